@@ -1,0 +1,180 @@
+"""The `orca` command: serve, and ingest/ask against a running server.
+
+Qdrant's local mode locks its directory to one process, so `ingest` and `ask` never open
+the stores themselves: they call the server's LangServe routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nodes.ingest import expand_paths
+from server.settings import SettingsError, load_settings
+
+app = typer.Typer(help="Citadel Orca: agent-graph LLM orchestration.", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+
+ServerOption = Annotated[
+    str | None, typer.Option("--server", help="Base URL of a running server (ORCA_SERVER_URL).")
+]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one clear line and return the exit to raise."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def server_url(explicit: str | None) -> str:
+    """Return the server to talk to: the option, else the settings."""
+    if explicit:
+        return explicit.rstrip("/")
+    try:
+        return str(load_settings().server_url).rstrip("/")
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+
+
+def post(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST JSON and return the body, turning every failure into one line."""
+    try:
+        response = client.post(url, json=body)
+    except httpx.TransportError as exc:
+        raise fail(
+            f"cannot reach Citadel Orca at {url} ({exc}); start it with `orca serve`"
+        ) from None
+    if response.status_code >= 400:
+        raise fail(f"{response.status_code} from {url}: {describe(response)}")
+    payload: dict[str, Any] = response.json()
+    return payload
+
+
+def describe(response: httpx.Response) -> str:
+    """Pull the message out of an error response."""
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        return response.text[:300]
+    if isinstance(detail, list):
+        return "; ".join(
+            str(item.get("msg", item)) for item in detail if isinstance(item, dict)
+        ) or str(detail)
+    return str(detail)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (ORCA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (ORCA_PORT).")] = None,
+) -> None:
+    """Run the HTTP server on the configured (embedded by default) dependencies."""
+    import uvicorn
+
+    from server.app import create_app
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.md, .txt, .rst).")],
+    collection: Annotated[str | None, typer.Option(help="Target collection.")] = None,
+    server: ServerOption = None,
+) -> None:
+    """Ingest files into the knowledge base of the running server, with progress."""
+    base = server_url(server)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise fail(f"no such file or folder: {', '.join(missing)}")
+    files = expand_paths([str(p) for p in paths])
+    if not files:
+        raise fail("no .md, .txt or .rst files under the given paths")
+    config = {"configurable": {"collection": collection}} if collection else {}
+    chunks = 0
+    started = time.perf_counter()
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]:.1f} chunks/s"),
+        TimeElapsedColumn(),
+    )
+    with httpx.Client(timeout=600) as client, Progress(*columns, console=console) as progress:
+        task = progress.add_task("ingesting", total=len(files), chunks=0, rate=0.0)
+        for file in files:
+            result = post(
+                client,
+                f"{base}/workflows/ingest/invoke",
+                {"input": {"paths": [str(file)], "texts": []}, "config": config},
+            )
+            chunks += int(result["output"]["chunk_count"])
+            rate = chunks / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, advance=1, chunks=chunks, rate=rate)
+    console.print(
+        f"ingested {len(files)} files, {chunks} chunks in {time.perf_counter() - started:.1f}s"
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    thread: Annotated[str | None, typer.Option(help="Continue this thread id.")] = None,
+    server: ServerOption = None,
+) -> None:
+    """Ask the `rag` workflow, streaming the answer, then list its sources."""
+    base = server_url(server)
+    configurable = {"thread_id": thread} if thread else {}
+    try:
+        output = asyncio.run(stream_answer(base, question, configurable))
+    except httpx.TransportError as exc:
+        raise fail(
+            f"cannot reach Citadel Orca at {base} ({exc}); start it with `orca serve`"
+        ) from None
+    except httpx.HTTPStatusError as exc:
+        raise fail(
+            f"{exc.response.status_code} from the server: {describe(exc.response)}"
+        ) from None
+    console.print()
+    for number, source in enumerate(output.get("sources", []), start=1):
+        console.print(f"[dim][{number}] {source['source']} (score {source['score']:.3f})[/]")
+
+
+async def stream_answer(base: str, question: str, configurable: dict[str, str]) -> dict[str, Any]:
+    """Print tokens as the chat model produces them; return the workflow's output."""
+    from langserve import RemoteRunnable
+
+    remote = RemoteRunnable(f"{base}/workflows/rag", timeout=600)
+    output: dict[str, Any] = {}
+    streamed = False
+    async for event in remote.astream_events(
+        {"question": question}, {"configurable": configurable}, version="v2"
+    ):
+        if event["event"] == "on_chat_model_stream":
+            chunk = event["data"]["chunk"]
+            text = getattr(chunk, "content", "")
+            if text:
+                streamed = True
+                console.print(text, end="", highlight=False, soft_wrap=True)
+        elif event["event"] == "on_chain_end" and not event.get("parent_ids"):
+            output = dict(event["data"].get("output") or {})
+    if not streamed:
+        console.print(output.get("answer", ""), end="", highlight=False)
+    return output

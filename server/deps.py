@@ -1,0 +1,28 @@
+"""Dependency aliases: handlers ask for what they need, tests override it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from server.resources import Resources
+from server.settings import Settings
+
+
+def get_resources(request: Request) -> Resources:
+    """Return the lifespan's resources, or 503 while the service is starting or stopping."""
+    resources: Resources | None = getattr(request.app.state, "resources", None)
+    if resources is None:
+        raise HTTPException(503, "the service is starting or stopping; retry shortly")
+    return resources
+
+
+def get_settings(request: Request) -> Settings:
+    """Return the settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,80 @@
+"""Open the process's resources at start and close them at shutdown."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from checkpoints import open_checkpointer
+from graphs import build_all
+from graphs.deps import GraphDeps
+from nodes.catalog import ModelCatalog
+from server.resources import Resources
+from server.settings import Settings
+from tools.knowledge_base import KnowledgeBase
+from tools.qdrant import open_qdrant
+
+log = logging.getLogger("orca")
+
+ModelOpener = Callable[[Settings], AbstractAsyncContextManager[ModelCatalog]]
+
+
+def make_lifespan(
+    settings: Settings, open_models: ModelOpener
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Return the lifespan for `create_app`, with the model opener injected (tests pass fakes)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        # Opened in this order, closed in reverse by the exit stack:
+        # checkpointer → Qdrant → models; graphs are built last over all three.
+        async with AsyncExitStack() as stack:
+            checkpoints = await stack.enter_async_context(
+                open_checkpointer(
+                    postgres_url=str(settings.postgres_url) if settings.postgres_url else None,
+                    sqlite_path=settings.sqlite_path,
+                    pool_max=settings.postgres_pool_max,
+                )
+            )
+            qdrant = await stack.enter_async_context(
+                open_qdrant(
+                    url=str(settings.qdrant_url) if settings.qdrant_url else None,
+                    api_key=settings.qdrant_api_key.get_secret_value()
+                    if settings.qdrant_api_key
+                    else None,
+                    path=settings.qdrant_path,
+                )
+            )
+            models = await stack.enter_async_context(open_models(settings))
+            knowledge_base = KnowledgeBase(qdrant, index_payload=settings.qdrant_url is not None)
+            deps = GraphDeps(
+                models=models,
+                knowledge_base=knowledge_base,
+                chunk_size=settings.chunk_size,
+                chunk_overlap=settings.chunk_overlap,
+                embedding_batch_size=settings.embedding_batch_size,
+            )
+            app.state.resources = Resources(
+                settings=settings,
+                checkpoints=checkpoints,
+                qdrant=qdrant,
+                knowledge_base=knowledge_base,
+                models=models,
+                graphs=build_all(deps, checkpoints.saver),
+            )
+            log.info(
+                "ready in %.1fs: checkpoints=%s qdrant=%s models=%s",
+                time.perf_counter() - started,
+                checkpoints.kind,
+                settings.qdrant_url or settings.qdrant_path,
+                models.providers,
+            )
+            yield
+            del app.state.resources
+
+    return lifespan

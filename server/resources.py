@@ -1,0 +1,26 @@
+"""Everything the lifespan opens, handed to handlers through `server.deps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+from qdrant_client import AsyncQdrantClient
+
+from checkpoints import CheckpointStore
+from nodes.catalog import ModelCatalog
+from server.settings import Settings
+from tools.knowledge_base import KnowledgeBase
+
+
+@dataclass
+class Resources:
+    """The process's open clients and compiled graphs."""
+
+    settings: Settings
+    checkpoints: CheckpointStore
+    qdrant: AsyncQdrantClient
+    knowledge_base: KnowledgeBase
+    models: ModelCatalog
+    graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = field(default_factory=dict)

@@ -1,0 +1,33 @@
+"""The front page: where to go next."""
+
+from __future__ import annotations
+
+from html import escape
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from graphs import REGISTRY
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home() -> str:
+    """List the workflows with their playgrounds, and the API docs."""
+    rows = "\n".join(
+        f"<li><b>{escape(spec.name)}</b>: {escape(spec.description)} "
+        f'<a href="/workflows/{spec.name}/playground/">playground</a> · '
+        f'<a href="/workflows/{spec.name}/input_schema">input schema</a></li>'
+        for spec in REGISTRY.values()
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Citadel Orca</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 48rem; margin: 2rem auto">
+<h1>Citadel Orca</h1>
+<p>Agent-graph orchestration. Workflows:</p>
+<ul>
+{rows}
+</ul>
+<p><a href="/docs">API docs</a> · <a href="/health/detailed">health</a></p>
+</body></html>"""

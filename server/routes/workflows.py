@@ -1,0 +1,72 @@
+"""LangServe routes for every registered workflow, at `/workflows/{name}`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from langchain_core.runnables import RunnableConfig
+from langgraph.pregel import Pregel
+from langserve import add_routes
+
+from graphs import REGISTRY
+from graphs.context import Context
+from server.deps import get_resources
+from server.served import ServedWorkflow
+from server.settings import Settings
+
+# Until auth lands every caller shares one tenant; the server, never the caller, sets it.
+DEFAULT_TENANT = "public"
+
+
+def mount_workflows(app: FastAPI, settings: Settings) -> None:
+    """Add `/invoke`, `/batch`, `/stream`, `/stream_events`, schemas and playground per workflow."""
+    defaults = Context(
+        embedding_model=settings.embedding_alias,
+        collection=settings.collection,
+        top_k=settings.top_k,
+        tenant=DEFAULT_TENANT,
+    )
+    for spec in REGISTRY.values():
+
+        def resolve(name: str = spec.name) -> Pregel[Any, Any, Any, Any]:
+            resources = getattr(app.state, "resources", None)
+            if resources is None:
+                raise HTTPException(503, "the service is starting or stopping; retry shortly")
+            return resources.graphs[name]
+
+        add_routes(
+            app,
+            ServedWorkflow(spec=spec, resolve=resolve, defaults=defaults),
+            path=f"/workflows/{spec.name}",
+            per_req_config_modifier=assign_run_config,
+        )
+
+
+async def assign_run_config(config: dict[str, Any], request: Request) -> RunnableConfig:
+    """Give the run a thread and its server-set values; refuse unknown model aliases.
+
+    A caller without `thread_id` starts a new thread (LangGraph refuses to checkpoint
+    without one); a caller's `tenant` is overwritten, never trusted.
+    """
+    configurable = dict(config.get("configurable") or {})
+    if not configurable.get("thread_id"):
+        configurable["thread_id"] = str(uuid.uuid4())
+    configurable["tenant"] = DEFAULT_TENANT
+    models = get_resources(request).models
+    chat_alias = configurable.get("chat_model")
+    if chat_alias and chat_alias not in models.chat:
+        raise HTTPException(
+            400, f"unknown chat_model {chat_alias!r}; use one of {sorted(models.chat)}"
+        )
+    embedding_alias = configurable.get("embedding_model")
+    if embedding_alias and embedding_alias not in models.embeddings:
+        raise HTTPException(
+            400,
+            f"unknown embedding_model {embedding_alias!r}; use one of {sorted(models.embeddings)}",
+        )
+    collection = str(configurable.get("collection") or "")
+    if collection and not collection.replace("-", "").replace("_", "").isalnum():
+        raise HTTPException(400, "collection may hold only letters, digits, '-' and '_'")
+    return RunnableConfig(**{**config, "configurable": configurable})  # type: ignore[typeddict-item]

@@ -1,0 +1,124 @@
+"""Serve a lifespan-built graph through LangServe, with the run context LangServe lacks.
+
+LangServe 0.3 knows nothing of LangGraph's `context=` argument: a graph mounted directly
+sees `runtime.context is None`. It also needs the runnable when routes are added, before
+the lifespan has opened the checkpointer and models. `ServedWorkflow` solves both: it
+carries the workflow's request/response types for the schemas and playground, looks up
+the compiled graph at call time, and turns `configurable` into a `Context`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from langchain_core.runnables.utils import ConfigurableFieldSpec
+from langgraph.pregel import Pregel
+
+from graphs import WorkflowSpec
+from graphs.context import Context
+
+# The configurable keys a caller may set; everything else in `Context` is server-set.
+CALLER_KNOBS = ("chat_model", "embedding_model", "collection", "top_k")
+
+
+class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
+    """A registered workflow as LangServe sees it (async only)."""
+
+    spec: WorkflowSpec
+    resolve: Callable[[], Pregel[Any, Any, Any, Any]]
+    """Return the compiled graph built by the lifespan."""
+    defaults: Context
+    """The context a run gets for the knobs its caller leaves out."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    @property
+    def InputType(self) -> Any:  # noqa: N802 - LangChain's name
+        """Return the validated request model."""
+        return self.spec.request_type
+
+    @property
+    def OutputType(self) -> Any:  # noqa: N802 - LangChain's name
+        """Return the response model."""
+        return self.spec.response_type
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        """Name runs after the workflow."""
+        return super().get_name(suffix, name=name or self.spec.name)
+
+    @property
+    def config_specs(self) -> list[ConfigurableFieldSpec]:
+        """Advertise `thread_id` and the per-run knobs in `/config_schema`."""
+        return [
+            ConfigurableFieldSpec(
+                id="thread_id",
+                annotation=str,
+                name="Thread",
+                default="",
+                description="Continue this thread; leave empty for a new one.",
+            ),
+            ConfigurableFieldSpec(
+                id="chat_model",
+                annotation=str,
+                name="Chat model",
+                default=self.defaults.chat_model,
+                description="Chat model alias: llm-01 or llm-02.",
+            ),
+            ConfigurableFieldSpec(
+                id="embedding_model",
+                annotation=str,
+                name="Embedding model",
+                default=self.defaults.embedding_model,
+                description="Embedding model alias.",
+            ),
+            ConfigurableFieldSpec(
+                id="collection",
+                annotation=str,
+                name="Collection",
+                default=self.defaults.collection,
+                description="Qdrant collection.",
+            ),
+            ConfigurableFieldSpec(
+                id="top_k",
+                annotation=int,
+                name="Top k",
+                default=self.defaults.top_k,
+                description="Passages to retrieve.",
+            ),
+        ]
+
+    def context_for(self, config: RunnableConfig | None) -> Context:
+        """Build the run's context from the caller's knobs and the server's values."""
+        configurable = (config or {}).get("configurable") or {}
+        knobs = {
+            key: configurable[key]
+            for key in CALLER_KNOBS
+            if configurable.get(key) not in (None, "")
+        }
+        values = {**vars(self.defaults), **knobs}
+        values["tenant"] = configurable.get("tenant", self.defaults.tenant)
+        values["top_k"] = int(values["top_k"])
+        return Context(**values)
+
+    def invoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Any:
+        """Refuse: the checkpointer and models are async."""
+        raise NotImplementedError("served workflows run asynchronously; use ainvoke")
+
+    async def ainvoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Run the graph to the end and return its output."""
+        graph = self.resolve()
+        return await graph.ainvoke(input, config, context=self.context_for(config), **kwargs)
+
+    async def astream(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stream the graph's updates; `astream_events` and `astream_log` build on this."""
+        graph = self.resolve()
+        async for chunk in graph.astream(input, config, context=self.context_for(config), **kwargs):
+            yield chunk

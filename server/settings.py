@@ -1,0 +1,147 @@
+"""Process settings: where the dependencies live and how big the pools are.
+
+Per-run knobs (top-k, model alias, collection) are not here: they travel in the
+LangGraph runtime context (`graphs.context.Context`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, Field, PostgresDsn, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["development", "testing", "production"]
+EmbeddingProvider = Literal["local", "ollama", "openai"]
+ChatProvider = Literal["local", "openai", "ollama"]
+
+# Defaults that a profile sets when the variable itself is not given. Development and
+# testing use only embedded parts; production carries the original network's addresses.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "development": {},
+    "testing": {"data_dir": "./var/testing"},
+    "production": {
+        "postgres_url": "postgresql://orca@192.168.10.35:5432/orca",
+        "qdrant_url": "http://192.168.10.30:6333",
+        "ollama_url": "http://127.0.0.1:11434",
+        "llm01_url": "http://192.168.10.34:8002/v1",
+        "llm02_url": "http://192.168.10.28:8000/v1",
+        "prometheus_url": "http://192.168.10.37:9090",
+        "grafana_url": "http://192.168.10.37:3000",
+        "embedding_provider": "ollama",
+        "embedding_model": "nomic-embed-text",
+        "chat_provider": "openai",
+    },
+}
+
+
+class Settings(BaseSettings):
+    """Citadel Orca's process settings, read from `ORCA_*` variables and `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ORCA_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    profile: Profile = "development"
+    """Which defaults apply: `development` (embedded parts), `testing`, `production`."""
+    data_dir: Path = Path("./var")
+    """Where embedded parts keep their files (SQLite checkpoints, local Qdrant)."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    server_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+    """Where the CLI finds a running server."""
+
+    postgres_url: PostgresDsn | None = None
+    """Unset: SQLite checkpoints under the data dir."""
+    postgres_pool_max: int = Field(default=10, ge=1)
+    qdrant_url: AnyHttpUrl | None = None
+    """Unset: qdrant-client local mode under the data dir (one process holds its lock)."""
+    qdrant_api_key: SecretStr | None = None
+    collection: str = Field(default="documents", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+    ollama_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:11434")
+    llm01_url: AnyHttpUrl | None = None
+    llm02_url: AnyHttpUrl | None = None
+    llm01_model: str = "llm-01"
+    llm02_model: str = "llm-02"
+    llm_api_key: SecretStr = SecretStr("not-needed")
+    prometheus_url: AnyHttpUrl | None = None
+    grafana_url: AnyHttpUrl | None = None
+
+    chat_provider: ChatProvider = "local"
+    """`local` (SmolLM2 in-process), `openai` (LLM-01/02 by URL) or `ollama`."""
+    chat_ollama_model: str = "llama3.2"
+    chat_context_tokens: int = Field(default=2048, ge=256)
+    chat_max_tokens: int = Field(default=256, ge=1)
+    embedding_provider: EmbeddingProvider = "local"
+    """`local` (all-MiniLM-L6-v2 in-process), `ollama` (/api/embed) or `openai`."""
+    embedding_alias: str = "embed-01"
+    """The name workflows and clients use for the embedding model."""
+    embedding_model: str = "all-minilm-l6-v2"
+    """The provider's own model name behind the alias."""
+    embedding_url: AnyHttpUrl | None = None
+    """Base URL of an OpenAI-compatible embeddings server (provider `openai`)."""
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+
+    chunk_size: int = Field(default=800, ge=50)
+    chunk_overlap: int = Field(default=100, ge=0)
+    top_k: int = Field(default=4, ge=1, le=50)
+    upstream_timeout_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        profile = str(data.get("profile", "development"))
+        for key, value in PROFILE_DEFAULTS.get(profile, {}).items():
+            data.setdefault(key, value)
+        return data
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        if self.chat_provider == "openai" and self.llm01_url is None:
+            raise ValueError("llm01_url is required when chat_provider is 'openai'")
+        if self.embedding_provider == "openai" and self.embedding_url is None:
+            raise ValueError("embedding_url is required when embedding_provider is 'openai'")
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite checkpoint file used when no PostgreSQL URL is set."""
+        return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def qdrant_path(self) -> Path:
+        """The qdrant-client local-mode directory used when no Qdrant URL is set."""
+        return self.data_dir / "qdrant"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message is one line naming the variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, turning validation errors into one clear line.
+
+    Raises:
+        SettingsError: naming the first bad variable, e.g. `ORCA_QDRANT_URL: ...`.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Render the first pydantic error as `ORCA_<NAME>: <problem> (got <value>)`."""
+    first = exc.errors()[0]
+    location = [str(part) for part in first["loc"]]
+    variable = f"ORCA_{location[0].upper()}" if location else "ORCA settings"
+    message = first["msg"].removeprefix("Value error, ")
+    got = first.get("input")
+    shown = f" (got {got!r})" if isinstance(got, str | int | float) else ""
+    return f"{variable}: {message}{shown}"

@@ -1,0 +1,21 @@
+from collections.abc import AsyncIterator
+
+import pytest
+from qdrant_client import AsyncQdrantClient
+
+from graphs.deps import GraphDeps
+from tests.support import fake_catalog
+from tools.knowledge_base import KnowledgeBase
+
+
+@pytest.fixture
+async def deps() -> AsyncIterator[GraphDeps]:
+    client = AsyncQdrantClient(location=":memory:")
+    yield GraphDeps(
+        models=fake_catalog(),
+        knowledge_base=KnowledgeBase(client, index_payload=False),
+        chunk_size=200,
+        chunk_overlap=20,
+        embedding_batch_size=2,
+    )
+    await client.close()
