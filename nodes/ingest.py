@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
@@ -11,24 +10,8 @@ from langgraph.runtime import Runtime
 
 from graphs.context import Context
 from graphs.deps import GraphDeps
+from tools.files import expand_paths
 from tools.knowledge_base import Chunk
-
-# Files a folder contributes when a directory is ingested.
-TEXT_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst"})
-
-
-def expand_paths(paths: list[str]) -> list[Path]:
-    """Return the files named by `paths`, walking directories for text files, sorted."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw).expanduser().resolve()
-        if path.is_dir():
-            files.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES)
-            )
-        else:
-            files.append(path)
-    return files
 
 
 def text_source(text: str) -> str:

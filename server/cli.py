@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from nodes.ingest import expand_paths
 from server.settings import SettingsError, load_settings
+from tools.files import expand_paths
 
 app = typer.Typer(help="Citadel Orca: agent-graph LLM orchestration.", no_args_is_help=True)
 console = Console()

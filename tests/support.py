@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models import FakeListChatModel
+from sse_starlette.sse import AppStatus
 
 from nodes.catalog import ModelCatalog
 from server.settings import Settings
@@ -58,6 +59,9 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @contextmanager
 def live_server(app: FastAPI) -> Iterator[str]:
     """Serve the app with uvicorn on a free loopback port in a thread; yield its base URL."""
+    # sse-starlette 1.x keeps one module-level exit Event, bound to the first event loop
+    # that streamed; each server thread here has its own loop, so start it afresh.
+    AppStatus.should_exit_event = None
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -104,7 +104,21 @@ async def open_models(settings: Settings) -> AsyncIterator[ModelCatalog]:
     try:
         yield catalog
     finally:
-        for model in {id(m): m for m in chat.values()}.values():
-            llama = getattr(model, "llama", None)
-            if llama is not None and hasattr(llama, "close"):
-                llama.close()
+        await close_models([*chat.values(), embeddings])
+
+
+async def close_models(models: list[object]) -> None:
+    """Close the HTTP clients and llama.cpp contexts the models hold, each once."""
+    for model in {id(m): m for m in models}.values():
+        llama = getattr(model, "llama", None)
+        if llama is not None and hasattr(llama, "close"):
+            llama.close()
+        # langchain-ollama keeps an ollama.AsyncClient (httpx inside); langchain-openai an
+        # AsyncOpenAI. Neither is closed by LangChain, so their sockets would leak.
+        ollama_client = getattr(model, "_async_client", None)
+        httpx_client = getattr(ollama_client, "_client", None)
+        if httpx_client is not None and hasattr(httpx_client, "aclose"):
+            await httpx_client.aclose()
+        openai_client = getattr(model, "root_async_client", None)
+        if openai_client is not None and hasattr(openai_client, "close"):
+            await openai_client.close()

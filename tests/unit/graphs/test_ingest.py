@@ -42,4 +42,6 @@ async def test_raw_texts_are_named_by_content(deps: GraphDeps) -> None:
         {"texts": ["alpha text", "beta text"]}, context=Context(collection="notes")
     )
     assert result["collection"] == "notes"
-    assert sorted(result["sources"]) == sorted([text_source("alpha text"), text_source("beta text")])
+    assert sorted(result["sources"]) == sorted(
+        [text_source("alpha text"), text_source("beta text")]
+    )

@@ -1,9 +1,10 @@
+from langgraph.checkpoint.memory import InMemorySaver
+
 from graphs.context import Context
 from graphs.deps import GraphDeps
 from graphs.ingest.graph import build_graph as build_ingest
 from graphs.rag.graph import build_graph as build_rag
 from graphs.rag.prompts import NOTHING_FOUND
-from langgraph.checkpoint.memory import InMemorySaver
 from tests.support import FAKE_ANSWER
 
 

@@ -135,4 +135,6 @@ async def test_health(client: httpx.AsyncClient) -> None:
     assert detailed.status_code == 200
     body = detailed.json()
     assert body["status"] == "ok"
-    assert {"checkpointer:sqlite", "qdrant", "model:llm-01", "model:embed-01"} <= set(body["checks"])
+    assert {"checkpointer:sqlite", "qdrant", "model:llm-01", "model:embed-01"} <= set(
+        body["checks"]
+    )

@@ -1,0 +1,125 @@
+"""The Ollama embedding provider against a faithful double, and opt-in against a real Ollama."""
+
+import math
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nodes.catalog import ModelCatalog
+from server.app import create_app
+from server.models.factory import build_embeddings, close_models
+from server.settings import Settings
+from tests.doubles.ollama import create_ollama_double
+from tests.support import CORPUS, fake_catalog, live_server, serving
+
+pytestmark = pytest.mark.integration
+
+
+def ollama_models(embeddings_settings: Settings) -> Callable[[Settings], object]:
+    @asynccontextmanager
+    async def open_models(settings: Settings) -> AsyncIterator[ModelCatalog]:
+        embeddings, label = await build_embeddings(embeddings_settings)
+        catalog = fake_catalog(settings.embedding_alias)
+        catalog.embeddings[settings.embedding_alias] = embeddings
+        catalog.providers[settings.embedding_alias] = label
+        yield catalog
+        await close_models([embeddings])
+
+    return open_models
+
+
+@pytest.fixture
+def ollama_url() -> object:
+    double = create_ollama_double()
+    with live_server(double) as url:
+        yield url, double
+
+
+async def test_rag_over_ollama_embeddings_finds_the_passage(ollama_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, double = ollama_url
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        embedding_provider="ollama",
+        embedding_model="nomic-embed-text",
+        ollama_url=url,
+    )
+    async with serving(create_app(settings, models=ollama_models(settings))) as client:
+        ingested = await client.post(
+            "/workflows/ingest/invoke", json={"input": {"paths": [str(CORPUS)]}}
+        )
+        assert ingested.status_code == 200, ingested.text
+        answer = await client.post(
+            "/workflows/rag/invoke",
+            json={
+                "input": {"question": "When is green tea served in the kitchen?"},
+                "config": {"configurable": {"top_k": 1}},
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["output"]["sources"][0]["source"].endswith("kitchen.md")
+        health = (await client.get("/health/detailed")).json()
+        assert health["checks"]["model:embed-01"]["status"] == "up"
+    assert all(call["model"] == "nomic-embed-text" for call in double.state.calls)
+    assert any(
+        isinstance(call["input"], list) and len(call["input"]) > 1 for call in double.state.calls
+    )
+
+
+async def test_unknown_ollama_model_is_a_clear_error(ollama_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, _ = ollama_url
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        embedding_provider="ollama",
+        embedding_model="missing",
+        ollama_url=url,
+    )
+    async with serving(create_app(settings, models=ollama_models(settings))) as client:
+        response = await client.post(
+            "/workflows/ingest/invoke", json={"input": {"texts": ["hello"]}}
+        )
+        assert response.status_code == 502
+        assert "Ollama answered 404" in response.text and "missing" in response.text
+
+
+async def test_ollama_down_is_a_503_naming_it(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var", embedding_provider="ollama", ollama_url="http://127.0.0.1:9"
+    )
+    async with serving(create_app(settings, models=ollama_models(settings))) as client:
+        response = await client.post(
+            "/workflows/ingest/invoke", json={"input": {"texts": ["hello"]}}
+        )
+        assert response.status_code == 503
+        assert "unavailable" in response.json()["detail"]
+        health = await client.get("/health/detailed")
+        assert health.status_code == 503
+        assert "model:embed-01" in health.json()["down"]
+
+
+def test_double_refuses_token_ids_like_ollama() -> None:
+    double = create_ollama_double()
+    with live_server(double) as url:
+        response = httpx.post(
+            f"{url}/api/embed", json={"model": "nomic-embed-text", "input": [[1, 2, 3]]}
+        )
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid input type"}
+
+
+@pytest.mark.ollama
+@pytest.mark.skipif(not os.environ.get("ORCA_TEST_OLLAMA_URL"), reason="set ORCA_TEST_OLLAMA_URL")
+async def test_real_ollama_embeds_unit_vectors() -> None:
+    settings = Settings(
+        embedding_provider="ollama",
+        ollama_url=os.environ["ORCA_TEST_OLLAMA_URL"],
+        embedding_model=os.environ.get("ORCA_TEST_OLLAMA_MODEL", "nomic-embed-text"),
+    )
+    embeddings, _ = await build_embeddings(settings)
+    vectors = await embeddings.aembed_documents(["hello world", "another text"])
+    assert len(vectors) == 2
+    for vector in vectors:
+        assert abs(math.sqrt(sum(v * v for v in vector)) - 1) < 1e-3

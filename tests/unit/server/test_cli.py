@@ -1,0 +1,38 @@
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from server.cli import app
+
+runner = CliRunner()
+NOBODY = "http://127.0.0.1:9"  # the discard port: nothing listens
+
+
+def test_ask_without_a_server_is_one_clear_line() -> None:
+    result = runner.invoke(app, ["ask", "hello?", "--server", NOBODY])
+    assert result.exit_code == 1
+    assert "cannot reach Citadel Orca" in result.output
+    assert "orca serve" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_ingest_of_a_missing_path_fails_before_calling_anyone(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nope"), "--server", NOBODY])
+    assert result.exit_code == 1
+    assert "no such file or folder" in result.output
+
+
+def test_ingest_without_a_server_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# A\ntext\n")
+    result = runner.invoke(app, ["ingest", str(tmp_path), "--server", NOBODY])
+    assert result.exit_code == 1
+    assert "cannot reach Citadel Orca" in result.output
+
+
+def test_serve_with_a_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCA_QDRANT_URL", "::not-a-url::")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert "ORCA_QDRANT_URL" in result.output
+    assert "Traceback" not in result.output
