@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
+
+Model = TypeVar("Model")
 
 
 class UnknownModelError(LookupError):
@@ -14,6 +17,12 @@ class UnknownModelError(LookupError):
     def __init__(self, kind: str, alias: str, known: list[str]) -> None:
         super().__init__(f"unknown {kind} model {alias!r}; configured: {', '.join(known)}")
         self.alias = alias
+
+
+def _lookup(kind: str, models: dict[str, Model], alias: str) -> Model:
+    if alias not in models:
+        raise UnknownModelError(kind, alias, sorted(models))
+    return models[alias]
 
 
 @dataclass
@@ -31,9 +40,7 @@ class ModelCatalog:
         Raises:
             UnknownModelError: when no chat model has that alias.
         """
-        if alias not in self.chat:
-            raise UnknownModelError("chat", alias, sorted(self.chat))
-        return self.chat[alias]
+        return _lookup("chat", self.chat, alias)
 
     def embedding_model(self, alias: str) -> Embeddings:
         """Return the embedding model behind `alias`.
@@ -41,6 +48,4 @@ class ModelCatalog:
         Raises:
             UnknownModelError: when no embedding model has that alias.
         """
-        if alias not in self.embeddings:
-            raise UnknownModelError("embedding", alias, sorted(self.embeddings))
-        return self.embeddings[alias]
+        return _lookup("embedding", self.embeddings, alias)

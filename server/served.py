@@ -20,7 +20,12 @@ from graphs import WorkflowSpec
 from graphs.context import Context
 
 # The configurable keys a caller may set; everything else in `Context` is server-set.
-CALLER_KNOBS = ("chat_model", "embedding_model", "collection", "top_k")
+CALLER_KNOBS = {
+    "chat_model": "Chat model alias: llm-01 or llm-02.",
+    "embedding_model": "Embedding model alias.",
+    "collection": "Qdrant collection.",
+    "top_k": "Passages to retrieve.",
+}
 
 
 class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
@@ -59,33 +64,15 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
                 default="",
                 description="Continue this thread; leave empty for a new one.",
             ),
-            ConfigurableFieldSpec(
-                id="chat_model",
-                annotation=str,
-                name="Chat model",
-                default=self.defaults.chat_model,
-                description="Chat model alias: llm-01 or llm-02.",
-            ),
-            ConfigurableFieldSpec(
-                id="embedding_model",
-                annotation=str,
-                name="Embedding model",
-                default=self.defaults.embedding_model,
-                description="Embedding model alias.",
-            ),
-            ConfigurableFieldSpec(
-                id="collection",
-                annotation=str,
-                name="Collection",
-                default=self.defaults.collection,
-                description="Qdrant collection.",
-            ),
-            ConfigurableFieldSpec(
-                id="top_k",
-                annotation=int,
-                name="Top k",
-                default=self.defaults.top_k,
-                description="Passages to retrieve.",
+            *(
+                ConfigurableFieldSpec(
+                    id=key,
+                    annotation=type(getattr(self.defaults, key)),
+                    name=key.replace("_", " ").capitalize(),
+                    default=getattr(self.defaults, key),
+                    description=description,
+                )
+                for key, description in CALLER_KNOBS.items()
             ),
         ]
 

@@ -39,15 +39,23 @@ def ollama_url() -> object:
         yield url, double
 
 
-async def test_rag_over_ollama_embeddings_finds_the_passage(ollama_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    url, double = ollama_url
+@asynccontextmanager
+async def serving_on_ollama(
+    tmp_path: Path, url: str, model: str
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         data_dir=tmp_path / "var",
         embedding_provider="ollama",
-        embedding_model="nomic-embed-text",
+        embedding_model=model,
         ollama_url=url,
     )
     async with serving(create_app(settings, models=ollama_models(settings))) as client:
+        yield client
+
+
+async def test_rag_over_ollama_embeddings_finds_the_passage(ollama_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, double = ollama_url
+    async with serving_on_ollama(tmp_path, url, "nomic-embed-text") as client:
         ingested = await client.post(
             "/workflows/ingest/invoke", json={"input": {"paths": [str(CORPUS)]}}
         )
@@ -71,13 +79,7 @@ async def test_rag_over_ollama_embeddings_finds_the_passage(ollama_url, tmp_path
 
 async def test_unknown_ollama_model_is_a_clear_error(ollama_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     url, _ = ollama_url
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        embedding_provider="ollama",
-        embedding_model="missing",
-        ollama_url=url,
-    )
-    async with serving(create_app(settings, models=ollama_models(settings))) as client:
+    async with serving_on_ollama(tmp_path, url, "missing") as client:
         response = await client.post(
             "/workflows/ingest/invoke", json={"input": {"texts": ["hello"]}}
         )
@@ -86,10 +88,7 @@ async def test_unknown_ollama_model_is_a_clear_error(ollama_url, tmp_path: Path)
 
 
 async def test_ollama_down_is_a_503_naming_it(tmp_path: Path) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "var", embedding_provider="ollama", ollama_url="http://127.0.0.1:9"
-    )
-    async with serving(create_app(settings, models=ollama_models(settings))) as client:
+    async with serving_on_ollama(tmp_path, "http://127.0.0.1:9", "nomic-embed-text") as client:
         response = await client.post(
             "/workflows/ingest/invoke", json={"input": {"texts": ["hello"]}}
         )
