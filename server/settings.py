@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     """`local` (SmolLM2 in-process), `openai` (LLM-01/02 by URL) or `ollama`."""
     chat_ollama_model: str = "llama3.2"
     chat_context_tokens: int = Field(default=2048, ge=256)
-    chat_max_tokens: int = Field(default=256, ge=1)
+    chat_max_tokens: int = Field(default=160, ge=1)
     embedding_provider: EmbeddingProvider = "local"
     """`local` (all-MiniLM-L6-v2 in-process), `ollama` (/api/embed) or `openai`."""
     embedding_alias: str = "embed-01"

@@ -53,6 +53,8 @@ class LlamaCppChatModel(BaseChatModel):
     model_name: str = "smollm2-135m-instruct"
     max_tokens: int = 256
     temperature: float = 0.0
+    repeat_penalty: float = 1.3
+    """SmolLM2-135M loops on one sentence at llama.cpp's default 1.1 (seen in `orca ask`)."""
     lock: Any = Field(default_factory=threading.Lock, exclude=True)
 
     @property
@@ -71,6 +73,7 @@ class LlamaCppChatModel(BaseChatModel):
                 messages=to_chat_messages(messages),
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
+                repeat_penalty=self.repeat_penalty,
                 stop=stop,
             )
         choice = result["choices"][0]
@@ -101,6 +104,7 @@ class LlamaCppChatModel(BaseChatModel):
                 messages=to_chat_messages(messages),
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
+                repeat_penalty=self.repeat_penalty,
                 stop=stop,
                 stream=True,
             ):
