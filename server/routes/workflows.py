@@ -18,6 +18,7 @@ from server.settings import Settings
 
 # Until auth lands every caller shares one tenant; the server, never the caller, sets it.
 DEFAULT_TENANT = "public"
+MAX_TOP_K = 50
 
 
 def mount_workflows(app: FastAPI, settings: Settings) -> None:
@@ -66,6 +67,9 @@ async def assign_run_config(config: dict[str, Any], request: Request) -> Runnabl
             400,
             f"unknown embedding_model {embedding_alias!r}; use one of {sorted(models.embeddings)}",
         )
+    top_k = configurable.get("top_k")
+    if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
+        raise HTTPException(400, f"top_k must be a whole number from 1 to {MAX_TOP_K}")
     collection = str(configurable.get("collection") or "")
     if collection and not collection.replace("-", "").replace("_", "").isalnum():
         raise HTTPException(400, "collection may hold only letters, digits, '-' and '_'")

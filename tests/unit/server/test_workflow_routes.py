@@ -93,6 +93,16 @@ async def test_invalid_json_is_a_4xx(client: httpx.AsyncClient) -> None:
     assert "Invalid JSON" in response.text
 
 
+@pytest.mark.parametrize("top_k", ["many", 0, 51])
+async def test_a_bad_top_k_is_refused(client: httpx.AsyncClient, top_k: object) -> None:
+    response = await client.post(
+        "/workflows/rag/invoke",
+        json={"input": {"question": "q"}, "config": {"configurable": {"top_k": top_k}}},
+    )
+    assert 400 <= response.status_code < 500
+    assert "top_k" in response.text
+
+
 async def test_unknown_model_alias_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/workflows/rag/invoke",
