@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 
 from server.resources import Resources
 from server.settings import Settings
 
 
-def get_resources(request: Request) -> Resources:
+def resources_of(app: FastAPI) -> Resources:
     """Return the lifespan's resources, or 503 while the service is starting or stopping."""
-    resources: Resources | None = getattr(request.app.state, "resources", None)
+    resources: Resources | None = getattr(app.state, "resources", None)
     if resources is None:
         raise HTTPException(503, "the service is starting or stopping; retry shortly")
     return resources
+
+
+def get_resources(request: Request) -> Resources:
+    """Return the resources of the app serving this request."""
+    return resources_of(request.app)
 
 
 def get_settings(request: Request) -> Settings:

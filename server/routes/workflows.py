@@ -12,7 +12,7 @@ from langserve import add_routes
 
 from graphs import REGISTRY
 from graphs.context import Context
-from server.deps import get_resources
+from server.deps import get_resources, resources_of
 from server.served import ServedWorkflow
 from server.settings import Settings
 
@@ -32,10 +32,7 @@ def mount_workflows(app: FastAPI, settings: Settings) -> None:
     for spec in REGISTRY.values():
 
         def resolve(name: str = spec.name) -> Pregel[Any, Any, Any, Any]:
-            resources = getattr(app.state, "resources", None)
-            if resources is None:
-                raise HTTPException(503, "the service is starting or stopping; retry shortly")
-            return resources.graphs[name]
+            return resources_of(app).graphs[name]
 
         add_routes(
             app,
