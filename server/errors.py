@@ -1,4 +1,7 @@
-"""Turn a dependency that is down into a 503 that names it, instead of a bare 500."""
+"""Errors become answers: in OpenAI's envelope on `/v1/*`, FastAPI's `{"detail"}` elsewhere.
+
+A dependency that is down is a 503 that names it, with `Retry-After`, never a bare 500.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,17 @@ import ollama
 import openai
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from qdrant_client.http.exceptions import ResponseHandlingException
+from starlette.exceptions import HTTPException
+
+from server.embeddings.errors import ApiError
 
 log = logging.getLogger("orca")
+
+OPENAI_PREFIX = "/v1/"
 
 UPSTREAM_ERRORS: dict[type[Exception], str] = {
     openai.APIConnectionError: "chat or embedding model server",
@@ -24,29 +34,78 @@ UPSTREAM_ERRORS: dict[type[Exception], str] = {
 }
 
 
+def speaks_openai(request: Request) -> bool:
+    """Return whether the request is on the OpenAI-compatible surface."""
+    return request.url.path.startswith(OPENAI_PREFIX)
+
+
 def add_error_handlers(app: FastAPI) -> None:
-    """Register one handler per upstream failure class."""
+    """Register the handlers; each picks the envelope by the request's surface."""
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(ollama.ResponseError, ollama_refused)
     for exc_type, dependency in UPSTREAM_ERRORS.items():
 
         async def handler(
             request: Request, exc: Exception, dependency: str = dependency
-        ) -> JSONResponse:
+        ) -> Response:
             log.warning("%s unavailable on %s: %s", dependency, request.url.path, exc)
-            return JSONResponse(
-                {"detail": f"{dependency} is unavailable: {type(exc).__name__}: {exc}"},
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
+            message = f"{dependency} is unavailable: {type(exc).__name__}: {exc}"
+            return await api_error(request, ApiError(503, message, retry_after=5))
 
         app.add_exception_handler(exc_type, handler)
 
 
-async def ollama_refused(request: Request, exc: Exception) -> JSONResponse:
+async def api_error(request: Request, exc: Exception) -> Response:
+    """Answer an `ApiError` in the envelope of the surface."""
+    assert isinstance(exc, ApiError)
+    body = exc.body() if speaks_openai(request) else {"detail": exc.message}
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers())
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """Answer FastAPI's validation errors with 400 on `/v1/*`, FastAPI's 422 elsewhere."""
+    assert isinstance(exc, RequestValidationError)
+    if not speaks_openai(request):
+        return await request_validation_exception_handler(request, exc)
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    param = ".".join(location) or None
+    message = f"Invalid request: {first.get('msg', 'invalid body')}" + (
+        f" ({param})" if param else ""
+    )
+    return await api_error(request, ApiError(400, message, param=param))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Answer routing and framework errors (404, 405, 503 while starting) per surface."""
+    assert isinstance(exc, HTTPException)
+    if not speaks_openai(request):
+        return await http_exception_handler(request, exc)
+    message = str(exc.detail)
+    code = None
+    if exc.status_code == 404:
+        message, code = f"Unknown request URL: {request.method} {request.url.path}.", "unknown_url"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}."
+    retry_after = 5.0 if exc.status_code == 503 else None
+    error = ApiError(exc.status_code, message, code=code, retry_after=retry_after)
+    return await api_error(request, error)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    """Answer a bug with a 500 that carries no stack trace (it goes to the log)."""
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    if speaks_openai(request):
+        return await api_error(request, ApiError(500, "The server had an error; it is logged."))
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+async def ollama_refused(request: Request, exc: Exception) -> Response:
     """Report what Ollama said; its 4xx are our configuration's fault, so 502."""
     status = getattr(exc, "status_code", 500)
-    message = getattr(exc, "error", str(exc))
-    return JSONResponse(
-        {"detail": f"Ollama answered {status}: {message}"},
-        status_code=503 if status >= 500 else 502,
-    )
+    message = f"Ollama answered {status}: {getattr(exc, 'error', str(exc))}"
+    error = ApiError(503 if status >= 500 else 502, message)
+    return await api_error(request, error)

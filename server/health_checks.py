@@ -51,9 +51,10 @@ async def check_all(resources: Resources) -> dict[str, dict[str, Any]]:
         f"checkpointer:{resources.checkpoints.kind}": resources.checkpoints.ping,
         "qdrant": resources.knowledge_base.ping,
     }
-    models = {**resources.models.chat, **resources.models.embeddings}
+    for alias in resources.embeddings.aliases:
+        checks[f"model:{alias}"] = resources.embeddings.embedder.ping
     async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
-        for alias, model in models.items():
+        for alias, model in resources.models.chat.items():
             checks[f"model:{alias}"] = _model_check(client, model_probe_url(model))
         names = list(checks)
         reports = await asyncio.gather(*(probe(checks[name]) for name in names))

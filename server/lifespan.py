@@ -8,11 +8,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from psycopg import AsyncConnection
 
 from checkpoints import open_checkpointer
 from graphs import build_all
 from graphs.deps import GraphDeps
 from nodes.catalog import ModelCatalog
+from server.embeddings.factory import open_gateway
+from server.embeddings.langchain import GatewayEmbeddings
+from server.embeddings.provider import Embedder
+from server.migrations import migrate
 from server.resources import Resources
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
@@ -21,18 +26,21 @@ from tools.qdrant import open_qdrant
 log = logging.getLogger("orca")
 
 ModelOpener = Callable[[Settings], AbstractAsyncContextManager[ModelCatalog]]
+"""Opens the chat models; the lifespan adds the embedding aliases to the catalog."""
+EmbedderOpener = Callable[[Settings], AbstractAsyncContextManager[Embedder]]
 
 
 def make_lifespan(
-    settings: Settings, open_models: ModelOpener
+    settings: Settings, open_models: ModelOpener, open_embedder: EmbedderOpener
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Return the lifespan for `create_app`, with the model opener injected (tests pass fakes)."""
+    """Return the lifespan for `create_app`, with the model openers injected (tests pass fakes)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
-        # Opened in this order, closed in reverse by the exit stack:
-        # checkpointer → Qdrant → models; graphs are built last over all three.
+        # Opened in this order, closed in reverse by the exit stack: checkpointer (then
+        # the service's own migrations) → Qdrant → embedding provider → embedding gateway
+        # → chat models; graphs are built last over all of them.
         async with AsyncExitStack() as stack:
             checkpoints = await stack.enter_async_context(
                 open_checkpointer(
@@ -50,7 +58,19 @@ def make_lifespan(
                     path=settings.qdrant_path,
                 )
             )
-            models = await stack.enter_async_context(open_models(settings))
+            if settings.postgres_url:
+                async with await AsyncConnection.connect(
+                    str(settings.postgres_url), autocommit=True
+                ) as connection:
+                    await migrate(connection)
+            embedder = await stack.enter_async_context(open_embedder(settings))
+            gateway = await stack.enter_async_context(open_gateway(settings, embedder))
+            chat = await stack.enter_async_context(open_models(settings))
+            models = ModelCatalog(
+                chat=chat.chat,
+                embeddings=dict.fromkeys(gateway.aliases, GatewayEmbeddings(gateway)),
+                providers={**chat.providers, **dict.fromkeys(gateway.aliases, embedder.label)},
+            )
             knowledge_base = KnowledgeBase(qdrant, index_payload=settings.qdrant_url is not None)
             deps = GraphDeps(
                 models=models,
@@ -65,6 +85,7 @@ def make_lifespan(
                 qdrant=qdrant,
                 knowledge_base=knowledge_base,
                 models=models,
+                embeddings=gateway,
                 graphs=build_all(deps, checkpoints.saver),
             )
             log.info(

@@ -10,6 +10,7 @@ from qdrant_client import AsyncQdrantClient
 
 from checkpoints import CheckpointStore
 from nodes.catalog import ModelCatalog
+from server.embeddings.gateway import EmbeddingGateway
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
 
@@ -23,4 +24,5 @@ class Resources:
     qdrant: AsyncQdrantClient
     knowledge_base: KnowledgeBase
     models: ModelCatalog
+    embeddings: EmbeddingGateway
     graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = field(default_factory=dict)

@@ -83,6 +83,31 @@ class Settings(BaseSettings):
     embedding_url: AnyHttpUrl | None = None
     """Base URL of an OpenAI-compatible embeddings server (provider `openai`)."""
     embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    """Most inputs sent to the provider in one call; bigger requests are split."""
+    embedding_aliases: list[str] = Field(default_factory=list)
+    """More names for the same model on `/v1/embeddings`, e.g. `["text-embedding-3-small"]`."""
+    embedding_truncatable: bool = False
+    """The model was trained for Matryoshka truncation, so `dimensions` may shorten vectors."""
+    embedding_max_input_tokens: int | None = Field(default=None, ge=1)
+    """Per-input token limit; unset: the local model's own limit, or the server's refusal."""
+    embedding_truncate: bool = False
+    """Cut over-long inputs to the limit instead of refusing them with 400."""
+    embedding_version: str = ""
+    """Version tag of an `openai`-provider model, part of the cache key (Ollama: its digest)."""
+    embedding_cache_bytes: int = Field(default=256 * 2**20, ge=0)
+    """In-process (L1) embedding cache size in bytes; 0 turns it off."""
+    embedding_cache_postgres: bool = True
+    """Share embeddings in PostgreSQL (L2) when `postgres_url` is set."""
+    embedding_max_inflight: int = Field(default=4, ge=1, le=256)
+    """Concurrent calls to the embedding provider (the in-process model always runs one)."""
+    embedding_max_wait_ms: float = Field(default=0.0, ge=0, le=100)
+    """How long a batch may wait to fill while the provider is idle (0: send at once)."""
+    embedding_max_queue: int = Field(default=16384, ge=1)
+    """Inputs that may wait for the provider; beyond it, requests get 503 + Retry-After."""
+    embedding_queue_timeout_s: float = Field(default=30.0, gt=0)
+    """How long a request may wait for the provider before 503 + Retry-After."""
+    embedding_max_body_bytes: int = Field(default=8 * 2**20, ge=1024)
+    """Largest `/v1/embeddings` request body; beyond it, 413."""
 
     chunk_size: int = Field(default=800, ge=50)
     chunk_overlap: int = Field(default=100, ge=0)

@@ -1,4 +1,4 @@
-"""Build the model catalog from settings, once, in the lifespan."""
+"""Build the chat models from settings, once, in the lifespan."""
 
 from __future__ import annotations
 
@@ -6,47 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from nodes.catalog import ModelCatalog
 from server.settings import Settings
 
 CHAT_ALIASES = ("llm-01", "llm-02")
-
-
-async def build_embeddings(settings: Settings) -> tuple[Embeddings, str]:
-    """Return the embedding model and its `provider:model` label."""
-    provider = settings.embedding_provider
-    if provider == "local":
-        from server.models.local_embeddings import SentenceTransformerEmbeddings, load_minilm
-
-        model = await asyncio.to_thread(load_minilm)
-        embeddings: Embeddings = SentenceTransformerEmbeddings(
-            model, batch_size=settings.embedding_batch_size
-        )
-        return embeddings, "local:all-MiniLM-L6-v2"
-    if provider == "ollama":
-        from langchain_ollama import OllamaEmbeddings
-
-        embeddings = OllamaEmbeddings(
-            model=settings.embedding_model,
-            base_url=str(settings.ollama_url).rstrip("/"),
-            client_kwargs={"timeout": settings.upstream_timeout_s},
-        )
-        return embeddings, f"ollama:{settings.embedding_model}"
-    from langchain_openai import OpenAIEmbeddings
-
-    # Plain strings on the wire: the default tokenises with tiktoken and sends token ids,
-    # which non-OpenAI servers do not understand (and tiktoken would fetch its tables).
-    embeddings = OpenAIEmbeddings(
-        model=settings.embedding_model,
-        base_url=str(settings.embedding_url),
-        api_key=settings.llm_api_key,
-        check_embedding_ctx_length=False,
-        timeout=settings.upstream_timeout_s,
-    )
-    return embeddings, f"openai:{settings.embedding_model}"
 
 
 async def build_chat_models(settings: Settings) -> tuple[dict[str, BaseChatModel], dict[str, str]]:
@@ -93,18 +58,16 @@ async def build_chat_models(settings: Settings) -> tuple[dict[str, BaseChatModel
 
 @asynccontextmanager
 async def open_models(settings: Settings) -> AsyncIterator[ModelCatalog]:
-    """Load every configured model once and release the in-process ones on exit."""
-    embeddings, embedding_label = await build_embeddings(settings)
+    """Load the chat models once and release them on exit.
+
+    Embedding models are not here: the lifespan opens the provider behind the embedding
+    gateway (`server.embeddings`) and adds its aliases to the catalog.
+    """
     chat, labels = await build_chat_models(settings)
-    catalog = ModelCatalog(
-        chat=chat,
-        embeddings={settings.embedding_alias: embeddings},
-        providers={**labels, settings.embedding_alias: embedding_label},
-    )
     try:
-        yield catalog
+        yield ModelCatalog(chat=chat, providers=labels)
     finally:
-        await close_models([*chat.values(), embeddings])
+        await close_models(list(chat.values()))
 
 
 async def close_models(models: list[object]) -> None:

@@ -2,34 +2,20 @@
 
 import math
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from nodes.catalog import ModelCatalog
 from server.app import create_app
-from server.models.factory import build_embeddings, close_models
+from server.embeddings.factory import open_embedder
 from server.settings import Settings
 from tests.doubles.ollama import create_ollama_double
-from tests.support import CORPUS, fake_catalog, live_server, serving
+from tests.support import CORPUS, fake_models, live_server, serving
 
 pytestmark = pytest.mark.integration
-
-
-def ollama_models(embeddings_settings: Settings) -> Callable[[Settings], object]:
-    @asynccontextmanager
-    async def open_models(settings: Settings) -> AsyncIterator[ModelCatalog]:
-        embeddings, label = await build_embeddings(embeddings_settings)
-        catalog = fake_catalog(settings.embedding_alias)
-        catalog.embeddings[settings.embedding_alias] = embeddings
-        catalog.providers[settings.embedding_alias] = label
-        yield catalog
-        await close_models([embeddings])
-
-    return open_models
 
 
 @pytest.fixture
@@ -49,7 +35,7 @@ async def serving_on_ollama(
         embedding_model=model,
         ollama_url=url,
     )
-    async with serving(create_app(settings, models=ollama_models(settings))) as client:
+    async with serving(create_app(settings, models=fake_models())) as client:
         yield client
 
 
@@ -84,7 +70,7 @@ async def test_unknown_ollama_model_is_a_clear_error(ollama_url, tmp_path: Path)
             "/workflows/ingest/invoke", json={"input": {"texts": ["hello"]}}
         )
         assert response.status_code == 502
-        assert "Ollama answered 404" in response.text and "missing" in response.text
+        assert "404" in response.text and "missing" in response.text
 
 
 async def test_ollama_down_is_a_503_naming_it(tmp_path: Path) -> None:
@@ -117,8 +103,10 @@ async def test_real_ollama_embeds_unit_vectors() -> None:
         ollama_url=os.environ["ORCA_TEST_OLLAMA_URL"],
         embedding_model=os.environ.get("ORCA_TEST_OLLAMA_MODEL", "nomic-embed-text"),
     )
-    embeddings, _ = await build_embeddings(settings)
-    vectors = await embeddings.aembed_documents(["hello world", "another text"])
-    assert len(vectors) == 2
-    for vector in vectors:
+    async with open_embedder(settings) as embedder:
+        info = await embedder.describe()
+        embedded = await embedder.embed(["hello world", "another text"])
+    assert embedded.vectors.shape == (2, info.dimensions)
+    for vector in embedded.vectors.tolist():
         assert abs(math.sqrt(sum(v * v for v in vector)) - 1) < 1e-3
+    assert info.version != "unknown"  # the digest from /api/tags

@@ -16,6 +16,7 @@ from server.app import create_app
 from server.models.factory import build_chat_models, close_models
 from server.models.local_chat import smollm2_path
 from server.settings import Settings
+from tests.doubles.embedder import fake_embedder
 from tests.support import CORPUS, fake_catalog, serving
 
 pytestmark = pytest.mark.integration
@@ -90,7 +91,9 @@ async def test_rag_answers_through_the_openai_compatible_server(
         llm02_model="smollm2",
         chat_max_tokens=32,
     )
-    async with serving(create_app(settings, models=openai_models(settings))) as client:
+    async with serving(
+        create_app(settings, models=openai_models(settings), embedder=fake_embedder())
+    ) as client:
         await client.post("/workflows/ingest/invoke", json={"input": {"paths": [str(CORPUS)]}})
         for alias in ("llm-01", "llm-02"):
             response = await client.post(
@@ -111,7 +114,9 @@ async def test_llm_server_down_is_a_503_naming_it(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path / "var", chat_provider="openai", llm01_url="http://127.0.0.1:9/v1"
     )
-    async with serving(create_app(settings, models=openai_models(settings))) as client:
+    async with serving(
+        create_app(settings, models=openai_models(settings), embedder=fake_embedder())
+    ) as client:
         await client.post("/workflows/ingest/invoke", json={"input": {"texts": ["Falcon facts."]}})
         response = await client.post(
             "/workflows/rag/invoke", json={"input": {"question": "Falcon facts."}}

@@ -7,6 +7,7 @@ import pytest
 
 from server.app import create_app
 from server.settings import Settings
+from tests.doubles.embedder import fake_embedder
 from tests.support import FAKE_ANSWER, fake_models, serving
 
 pytestmark = pytest.mark.integration
@@ -16,7 +17,9 @@ async def test_thread_state_survives_an_app_restart(postgres_url: str, tmp_path:
     settings = Settings(data_dir=tmp_path / "var", postgres_url=postgres_url)
     config = {"configurable": {"thread_id": "survivor"}}
 
-    async with serving(create_app(settings, models=fake_models())) as client:
+    async with serving(
+        create_app(settings, models=fake_models(), embedder=fake_embedder())
+    ) as client:
         health = (await client.get("/health/detailed")).json()
         assert health["checks"]["checkpointer:postgres"]["status"] == "up"
         await client.post("/workflows/ingest/invoke", json={"input": {"texts": ["Falcon."]}})
@@ -25,7 +28,9 @@ async def test_thread_state_survives_an_app_restart(postgres_url: str, tmp_path:
         )
         assert first.status_code == 200, first.text
 
-    async with serving(create_app(settings, models=fake_models())) as client:
+    async with serving(
+        create_app(settings, models=fake_models(), embedder=fake_embedder())
+    ) as client:
         second = await client.post(
             "/workflows/rag/invoke", json={"input": {"question": "after?"}, "config": config}
         )
@@ -48,7 +53,7 @@ async def test_thread_state_survives_an_app_restart(postgres_url: str, tmp_path:
 
 async def test_postgres_down_is_reported_by_health(tmp_path: Path, postgres_url: str) -> None:
     settings = Settings(data_dir=tmp_path / "var", postgres_url=postgres_url)
-    app = create_app(settings, models=fake_models())
+    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
     async with serving(app) as client:
         store = app.state.resources.checkpoints
 

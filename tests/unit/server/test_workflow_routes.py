@@ -8,12 +8,15 @@ from langserve import RemoteRunnable
 
 from server.app import create_app
 from server.settings import Settings
+from tests.doubles.embedder import fake_embedder
 from tests.support import CORPUS, FAKE_ANSWER, fake_models, live_server, serving
 
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(create_app(settings, models=fake_models())) as client:
+    async with serving(
+        create_app(settings, models=fake_models(), embedder=fake_embedder())
+    ) as client:
         yield client
 
 
@@ -46,7 +49,7 @@ async def test_thread_id_continues_a_thread(client: httpx.AsyncClient, settings:
 
 
 async def test_remote_runnable_invokes_streams_and_batches(settings: Settings) -> None:
-    with live_server(create_app(settings, models=fake_models())) as url:
+    with live_server(create_app(settings, models=fake_models(), embedder=fake_embedder())) as url:
         await RemoteRunnable(f"{url}/workflows/ingest", timeout=60).ainvoke({"texts": ["Falcon."]})
         await _exercise_remote_rag(RemoteRunnable(f"{url}/workflows/rag", timeout=60))
 

@@ -1,0 +1,186 @@
+"""The embedding gateway: dedupe, cache, batch, and put every vector back at its index.
+
+One request's texts are deduplicated, looked up in L1 then L2, and only the misses go to
+the batcher. The answer is assembled by position from a key per input, never by the order
+in which layers or the provider answered (the partial-hit bug class of LiteLLM #29284 and
+#41002). `usage.prompt_tokens` counts every input, cached or not, from the token count
+stored with its vector: the same request always reports the same usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from server.embeddings import errors
+from server.embeddings.batcher import FailedInput, MicroBatcher, Results
+from server.embeddings.cache import CachedVector, CacheStats, MemoryCache, PostgresCache, cache_key
+from server.embeddings.errors import ApiError
+from server.embeddings.provider import Embedder, ModelInfo, Vectors, unit_rows
+
+log = logging.getLogger("orca.embeddings")
+
+CacheStatus = Literal["hit", "miss", "partial"]
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """Vectors in input order, the request's token count, and how the cache served it."""
+
+    vectors: Vectors
+    prompt_tokens: int
+    hits: int
+    """Distinct inputs served from a cache layer."""
+    misses: int
+    """Distinct inputs computed (or joined while being computed) for this request."""
+
+    @property
+    def cache_status(self) -> CacheStatus:
+        """Return `hit`, `miss` or `partial`, for the `X-Cache` header."""
+        if self.misses == 0:
+            return "hit"
+        return "miss" if self.hits == 0 else "partial"
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """How the batcher may use the provider."""
+
+    max_batch: int = 64
+    max_concurrency: int = 4
+    max_wait_s: float = 0.0
+    max_queue: int = 16384
+    queue_timeout_s: float = 30.0
+
+
+class EmbeddingGateway:
+    """One embedding model under one or more aliases, with its caches and batcher."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        aliases: list[str],
+        truncatable: bool = False,
+        memory: MemoryCache | None = None,
+        shared: PostgresCache | None = None,
+        limits: BatchLimits | None = None,
+    ) -> None:
+        limits = limits or BatchLimits()
+        self.embedder = embedder
+        self.aliases = list(dict.fromkeys(aliases))
+        self.truncatable = truncatable
+        self.memory = memory or MemoryCache(0)
+        self.shared = shared
+        self.stats = shared.stats if shared else CacheStats()
+        self.batcher = MicroBatcher(
+            embedder,
+            on_computed=self._store,
+            max_batch=limits.max_batch,
+            max_concurrency=min(limits.max_concurrency, embedder.max_concurrency),
+            max_wait_s=limits.max_wait_s,
+            max_queue=limits.max_queue,
+            queue_timeout_s=limits.queue_timeout_s,
+        )
+        self._writes: set[asyncio.Task[None]] = set()
+
+    def check_model(self, model: str) -> None:
+        """Raise OpenAI's 404 unless `model` is one of this gateway's aliases."""
+        if model not in self.aliases:
+            raise errors.model_not_found(model, self.aliases)
+
+    async def describe(self) -> ModelInfo:
+        """Return the model's identity and native size."""
+        return await self.embedder.describe()
+
+    async def embed(
+        self, texts: list[str], *, dimensions: int | None = None, use_cache: bool = True
+    ) -> EmbeddingResult:
+        """Embed `texts`; row i of the result is the vector of `texts[i]`.
+
+        Raises:
+            ApiError: 400 for a bad `dimensions` or a refused input (naming its index),
+                503/504/502 when the provider is overloaded, down or failing.
+        """
+        info = await self.describe()
+        self._check_dimensions(info, dimensions)
+        if not texts:
+            empty = np.zeros((0, dimensions or info.dimensions), dtype=np.float32)
+            return EmbeddingResult(vectors=empty, prompt_tokens=0, hits=0, misses=0)
+        unique = list(dict.fromkeys(texts))
+        position = {text: i for i, text in enumerate(unique)}
+        inverse = np.fromiter((position[text] for text in texts), dtype=np.intp, count=len(texts))
+        keys = [cache_key(info.identity, text) for text in unique]
+        found = await self._lookup(keys) if use_cache else {}
+        hits = len(found)
+        missing = {key: unique[i] for i, key in enumerate(keys) if key not in found}
+        self.stats.misses += len(missing)
+        try:
+            found.update(await self.batcher.run(missing))
+        except FailedInput as failure:
+            raise self._explain(failure, keys, unique, texts) from None
+        matrix = np.stack([found[key].vector for key in keys])
+        tokens = np.fromiter((found[key].tokens for key in keys), dtype=np.int64, count=len(keys))
+        vectors = matrix[inverse]
+        if dimensions is not None and dimensions < info.dimensions:
+            vectors = unit_rows(vectors[:, :dimensions])
+        return EmbeddingResult(
+            vectors=np.ascontiguousarray(vectors),
+            prompt_tokens=int(tokens[inverse].sum()),
+            hits=hits,
+            misses=len(missing),
+        )
+
+    def _check_dimensions(self, info: ModelInfo, dimensions: int | None) -> None:
+        if dimensions is None or dimensions == info.dimensions:
+            return
+        if dimensions < 1 or dimensions > info.dimensions:
+            raise errors.invalid(
+                f"dimensions must be between 1 and {info.dimensions} for this model "
+                f"(got {dimensions})",
+                param="dimensions",
+            )
+        if not self.truncatable:
+            raise errors.invalid(
+                "This model does not support specifying dimensions (it was not trained for "
+                f"truncation); omit dimensions or ask for {info.dimensions}.",
+                param="dimensions",
+            )
+
+    async def _lookup(self, keys: list[bytes]) -> dict[bytes, CachedVector]:
+        found = self.memory.get_many(keys)
+        self.stats.l1_hits += len(found)
+        if self.shared and len(found) < len(keys):
+            shared = await self.shared.get_many([key for key in keys if key not in found])
+            self.stats.l2_hits += len(shared)
+            self.memory.put_many(shared)
+            found.update(shared)
+        return found
+
+    def _store(self, results: Results) -> None:
+        """Keep fresh vectors: L1 at once, L2 in the background (callers never wait)."""
+        self.memory.put_many(results)
+        if self.shared:
+            write = asyncio.create_task(self.shared.put_many(results))
+            self._writes.add(write)
+            write.add_done_callback(self._writes.discard)
+
+    @staticmethod
+    def _explain(
+        failure: FailedInput, keys: list[bytes], unique: list[str], texts: list[str]
+    ) -> BaseException:
+        error = failure.error
+        if isinstance(error, ApiError) and error.status == 400:
+            index = texts.index(unique[keys.index(failure.key)])
+            return error.with_message(f"input[{index}]: {error.message}")
+        return error
+
+    async def aclose(self) -> None:
+        """Stop the batcher and finish the cache writes (the opener closes the provider)."""
+        await self.batcher.aclose()
+        if self._writes:
+            await asyncio.wait(self._writes, timeout=5)

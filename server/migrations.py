@@ -1,0 +1,51 @@
+"""The service's own PostgreSQL tables, created by append-only migrations.
+
+`MIGRATIONS[i]` is version `i + 1`. Never edit or reorder an entry that has shipped: add a
+new one. Each runs once, in its own transaction, recorded in `orca_migrations`; an
+advisory lock lets several processes start against one database at the same time.
+(LangGraph's checkpoint tables are created by `AsyncPostgresSaver.setup()`, not here.)
+"""
+
+from __future__ import annotations
+
+import logging
+
+from psycopg import AsyncConnection
+
+log = logging.getLogger("orca")
+
+MIGRATIONS: list[str] = [
+    # 1: shared embedding cache (L2). key = sha256(model identity NUL text); vector =
+    # float32 little-endian; tokens = the input's token count, so usage survives a hit.
+    """
+    CREATE TABLE orca_embedding_cache (
+        key bytea PRIMARY KEY,
+        vector bytea NOT NULL,
+        tokens integer NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+]
+
+LOCK_ID = 0x0C1A_0001
+"""`pg_advisory_xact_lock` key that serialises migrations across processes."""
+
+
+async def migrate(connection: AsyncConnection[object]) -> int:
+    """Apply the migrations the database has not seen; return the schema version."""
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_ID,))
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS orca_migrations ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cursor = await connection.execute("SELECT coalesce(max(version), 0) FROM orca_migrations")
+        row = await cursor.fetchone()
+        current = int(row[0]) if row else 0  # type: ignore[index]
+        for version, statement in enumerate(MIGRATIONS[current:], start=current + 1):
+            await connection.execute(statement)  # type: ignore[arg-type]
+            await connection.execute(
+                "INSERT INTO orca_migrations (version) VALUES (%s)", (version,)
+            )
+            log.info("applied migration %d", version)
+    return len(MIGRATIONS)

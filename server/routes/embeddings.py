@@ -1,0 +1,120 @@
+"""OpenAI-compatible embeddings: `POST /v1/embeddings`, `GET /v1/models`.
+
+The body is read once (bounded), parsed once with orjson and validated by hand, so the hot
+path has no pydantic model between the socket and the gateway. Caching is on unless the
+request says `Cache-Control: no-cache`, which recomputes every input (and refreshes the
+cache with the result). `X-Cache` says `hit`, `miss` or `partial`; `X-Cache-Hits` and
+`X-Cache-Misses` count distinct inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from server.deps import get_resources
+from server.embeddings.errors import ApiError
+from server.embeddings.gateway import EmbeddingGateway
+from server.embeddings.wire import encode_response, parse_request
+
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+
+CREATED = 1_767_225_600
+"""`created` for model objects: the aliases are configuration, with no creation time."""
+
+
+def get_gateway(request: Request) -> EmbeddingGateway:
+    """Return the lifespan's embedding gateway."""
+    return get_resources(request).embeddings
+
+
+GatewayDep = Annotated[EmbeddingGateway, Depends(get_gateway)]
+
+REQUEST_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["model", "input"],
+                    "properties": {
+                        "model": {"type": "string", "example": "embed-01"},
+                        "input": {
+                            "oneOf": [
+                                {"type": "string", "minLength": 1},
+                                {
+                                    "type": "array",
+                                    "items": {"type": "string", "minLength": 1},
+                                    "minItems": 1,
+                                    "maxItems": 2048,
+                                },
+                            ]
+                        },
+                        "encoding_format": {"enum": ["float", "base64"], "default": "float"},
+                        "dimensions": {"type": "integer", "minimum": 1},
+                        "user": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing with 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, f"Request body exceeds {limit} bytes; send fewer or shorter inputs per request."
+    )
+
+
+@router.post("/embeddings", openapi_extra=REQUEST_SCHEMA, summary="Create embeddings")
+async def create_embeddings(request: Request, gateway: GatewayDep) -> Response:
+    """Embed `input` with the model alias `model`, as OpenAI's endpoint does."""
+    limit = request.app.state.settings.embedding_max_body_bytes
+    body = parse_request(await read_body(request, limit))
+    gateway.check_model(body.model)
+    use_cache = "no-cache" not in request.headers.get("cache-control", "")
+    result = await gateway.embed(body.texts, dimensions=body.dimensions, use_cache=use_cache)
+    return Response(
+        encode_response(result, body.model, body.encoding_format),
+        media_type="application/json",
+        headers={
+            "X-Cache": result.cache_status,
+            "X-Cache-Hits": str(result.hits),
+            "X-Cache-Misses": str(result.misses),
+        },
+    )
+
+
+def _model(alias: str) -> dict[str, Any]:
+    return {"id": alias, "object": "model", "created": CREATED, "owned_by": "citadel-orca"}
+
+
+@router.get("/models", summary="List embedding models")
+async def list_models(gateway: GatewayDep) -> dict[str, Any]:
+    """List the embedding aliases."""
+    return {"object": "list", "data": [_model(alias) for alias in gateway.aliases]}
+
+
+@router.get("/models/{model}", summary="Retrieve an embedding model")
+async def retrieve_model(model: str, gateway: GatewayDep) -> dict[str, Any]:
+    """Return one alias, or OpenAI's 404 `model_not_found`."""
+    gateway.check_model(model)
+    return _model(model)
