@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -43,6 +44,14 @@ def fake_models(
         yield catalog or fake_catalog(settings.embedding_alias)
 
     return open_fakes
+
+
+async def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Yield to the event loop until `condition()` holds; fail after `timeout_s`."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():  # noqa: ASYNC110 - polls state that has no event to wait on
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.005)
 
 
 @asynccontextmanager

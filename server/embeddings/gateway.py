@@ -179,8 +179,12 @@ class EmbeddingGateway:
             return error.with_message(f"input[{index}]: {error.message}")
         return error
 
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait for the shared-cache writes under way."""
+        if self._writes:
+            await asyncio.wait(self._writes, timeout=timeout_s)
+
     async def aclose(self) -> None:
         """Stop the batcher and finish the cache writes (the opener closes the provider)."""
         await self.batcher.aclose()
-        if self._writes:
-            await asyncio.wait(self._writes, timeout=5)
+        await self.drain()
