@@ -50,12 +50,18 @@ class CacheStats:
 
 
 class MemoryCache:
-    """An LRU of vectors whose total size stays under `max_bytes`."""
+    """An LRU of vectors whose total size stays under `max_bytes`.
+
+    Entries are kept as plain `(vector, tokens)` tuples, which the garbage collector stops
+    tracking (an ndarray and an int hold no references). With dataclass entries, a full
+    collection walked every cached vector, and p99 latency at 32 concurrent cache-filling
+    requests was about 200 ms on this machine.
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: LRUCache[bytes, CachedVector] = LRUCache(
-            maxsize=max(max_bytes, 1), getsizeof=lambda entry: entry.vector.nbytes + 64
+        self._entries: LRUCache[bytes, tuple[np.ndarray, int]] = LRUCache(
+            maxsize=max(max_bytes, 1), getsizeof=lambda entry: entry[0].nbytes + 64
         )
 
     def get_many(self, keys: list[bytes]) -> dict[bytes, CachedVector]:
@@ -63,14 +69,14 @@ class MemoryCache:
         if not self.max_bytes:
             return {}
         entries = self._entries
-        return {key: entries[key] for key in keys if key in entries}
+        return {key: CachedVector(*entries[key]) for key in keys if key in entries}
 
     def put_many(self, entries: dict[bytes, CachedVector]) -> None:
         """Store entries, evicting the least recently used beyond the byte bound."""
         if not self.max_bytes:
             return
         for key, entry in entries.items():
-            self._entries[key] = entry
+            self._entries[key] = (entry.vector, entry.tokens)
 
     @property
     def size_bytes(self) -> int:

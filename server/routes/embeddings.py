@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from server.deps import get_resources
+from server.deps import resources_of
 from server.embeddings.errors import ApiError
 from server.embeddings.gateway import EmbeddingGateway
 from server.embeddings.wire import encode_response, parse_request
@@ -24,9 +24,9 @@ CREATED = 1_767_225_600
 """`created` for model objects: the aliases are configuration, with no creation time."""
 
 
-def get_gateway(request: Request) -> EmbeddingGateway:
+async def get_gateway(request: Request) -> EmbeddingGateway:
     """Return the lifespan's embedding gateway."""
-    return get_resources(request).embeddings
+    return resources_of(request.app).embeddings
 
 
 GatewayDep = Annotated[EmbeddingGateway, Depends(get_gateway)]

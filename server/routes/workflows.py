@@ -12,7 +12,7 @@ from langserve import add_routes
 
 from graphs import REGISTRY
 from graphs.context import Context
-from server.deps import get_resources, resources_of
+from server.deps import resources_of
 from server.served import ServedWorkflow
 from server.settings import Settings
 
@@ -52,7 +52,7 @@ async def assign_run_config(config: dict[str, Any], request: Request) -> Runnabl
     if not configurable.get("thread_id"):
         configurable["thread_id"] = str(uuid.uuid4())
     configurable["tenant"] = DEFAULT_TENANT
-    models = get_resources(request).models
+    models = resources_of(request.app).models
     chat_alias = configurable.get("chat_model")
     if chat_alias and chat_alias not in models.chat:
         raise HTTPException(
