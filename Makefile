@@ -11,7 +11,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 endif
 
-.PHONY: run test unit lint services clean
+.PHONY: run test unit lint services clean bench-embeddings
 
 $(BIN)/python:
 	@echo ">> creating $(VENV)"
@@ -46,6 +46,16 @@ unit: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# LiteLLM proxy, the peer of the embeddings benchmark, in its own venv (never a dependency).
+LITELLM := var/litellm/bin/litellm
+$(LITELLM):
+	$(PYTHON) -m venv var/litellm
+	var/litellm/bin/pip install --quiet 'litellm[proxy]'
+
+bench-embeddings: $(VENV)/.installed $(LITELLM)
+	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+	$(BIN)/python -m evals.bench_embeddings --litellm $(LITELLM)
 
 clean:
 	rm -rf $(VENV) var
