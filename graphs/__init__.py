@@ -10,12 +10,15 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
-from graphs import ingest, rag
+from graphs import agent, ingest, rag, rag_chat
+from graphs.agent.graph import build_graph as build_agent
 from graphs.deps import GraphDeps
 from graphs.ingest.graph import build_graph as build_ingest
 from graphs.ingest.state import IngestRequest, IngestResult
 from graphs.rag.graph import build_graph as build_rag
 from graphs.rag.state import RagAnswer, RagRequest
+from graphs.rag_chat.graph import build_graph as build_rag_chat
+from graphs.rag_chat.state import ChatReply, ChatRequest
 
 GraphBuilder = Callable[..., CompiledStateGraph[Any, Any, Any, Any]]
 
@@ -31,6 +34,8 @@ class WorkflowSpec:
     request_type: type[BaseModel]
     """Validated input body (LangServe answers 422 when it does not fit)."""
     response_type: type[BaseModel]
+    chat: bool = False
+    """Its input is `messages`, so chat frontends (the AG-UI endpoint) can serve it."""
 
 
 REGISTRY: dict[str, WorkflowSpec] = {
@@ -42,6 +47,25 @@ REGISTRY: dict[str, WorkflowSpec] = {
             build=build_rag,
             request_type=RagRequest,
             response_type=RagAnswer,
+        ),
+        WorkflowSpec(
+            name="rag-chat",
+            description="rag as a chat: the last user message is the question.",
+            build=build_rag_chat,
+            request_type=ChatRequest,
+            response_type=ChatReply,
+            chat=True,
+        ),
+        WorkflowSpec(
+            name="agent",
+            description=(
+                "A tool-calling agent: searches the knowledge base, saves notes after a "
+                "person approves, and calls the frontend's tools."
+            ),
+            build=build_agent,
+            request_type=ChatRequest,
+            response_type=ChatReply,
+            chat=True,
         ),
         WorkflowSpec(
             name="ingest",
@@ -63,4 +87,4 @@ def build_all(
     }
 
 
-__all__ = ["REGISTRY", "WorkflowSpec", "build_all", "ingest", "rag"]
+__all__ = ["REGISTRY", "WorkflowSpec", "agent", "build_all", "ingest", "rag", "rag_chat"]

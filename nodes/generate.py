@@ -23,8 +23,14 @@ def format_passages(sources: list[dict[str, Any]]) -> str:
     )
 
 
-def make_generate(deps: GraphDeps, *, system_prompt: str, nothing_found: str) -> Any:
-    """Return the `generate` node bound to the process's chat models."""
+def make_generate(
+    deps: GraphDeps, *, system_prompt: str, nothing_found: str, record_question: bool = True
+) -> Any:
+    """Return the `generate` node bound to the process's chat models.
+
+    `record_question` appends the question to `messages` with the answer; a chat-shaped
+    graph, whose input already holds the question as a message, turns it off.
+    """
 
     async def generate(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         """Answer `state["question"]` from `state["sources"]`, or say nothing was found."""
@@ -34,14 +40,17 @@ def make_generate(deps: GraphDeps, *, system_prompt: str, nothing_found: str) ->
             answer = nothing_found
         else:
             model = deps.models.chat_model(runtime.context.chat_model)
-            history: list[BaseMessage] = list(state.get("messages") or [])[-HISTORY_MESSAGES:]
+            history: list[BaseMessage] = list(state.get("messages") or [])
+            if not record_question:
+                history = history[:-1]  # the question itself comes last, below
             prompt = [
                 SystemMessage(system_prompt.format(passages=format_passages(sources))),
-                *history,
+                *history[-HISTORY_MESSAGES:],
                 HumanMessage(question),
             ]
             reply = await model.ainvoke(prompt)
             answer = str(reply.content).strip()
-        return {"answer": answer, "messages": [HumanMessage(question), AIMessage(answer)]}
+        asked = [HumanMessage(question)] if record_question else []
+        return {"answer": answer, "messages": [*asked, AIMessage(answer)]}
 
     return generate

@@ -8,7 +8,7 @@ from server.embeddings.factory import open_embedder
 from server.errors import add_error_handlers
 from server.lifespan import EmbedderOpener, ModelOpener, make_lifespan
 from server.models.factory import open_models
-from server.routes import embeddings, health, home
+from server.routes import agui, embeddings, health, home
 from server.routes.workflows import mount_workflows
 from server.settings import Settings, load_settings
 
@@ -37,6 +37,7 @@ def create_app(
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(embeddings.router)
+    app.include_router(agui.router)
     mount_workflows(app, settings)
     add_error_handlers(app)
     return app

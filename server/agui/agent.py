@@ -1,0 +1,201 @@
+"""`ag-ui-langgraph`'s `LangGraphAgent`, with the input rules this service enforces.
+
+The adapter maps LangGraph events to AG-UI; this subclass changes what it lets in and how
+it resumes:
+- `forwardedProps` never reaches graph state (0.0.47 merges it into the graph input); only
+  the legacy CopilotKit `forwardedProps.command.resume` is read.
+- `input.state` may write only the keys a workflow declares writable (none, today).
+- resumes are checked against the thread's open interrupts before the graph runs, and
+  delivered id-keyed (`Command(resume={interrupt_id: value})`), the form LangGraph 1.x
+  needs when several interrupts are open (ag-ui-protocol/ag-ui#2178).
+- `STATE_SNAPSHOT` leaves out `messages`: they travel in `MESSAGES_SNAPSHOT`, and a client
+  echoes state back on every run.
+- the run's LangGraph context is the server's `Context`, not the caller's configurable.
+- a resumed run reports the interrupted call's result without announcing the call again.
+- a tool call that arrives whole in one chunk (Ollama, llama.cpp) keeps its arguments:
+  0.0.47 emits `TOOL_CALL_START` for such a chunk and drops the arguments it carried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from ag_ui.core import EventType, RunAgentInput, RunErrorEvent, RunStartedEvent, ToolCallArgsEvent
+from ag_ui_langgraph import LangGraphAgent
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from graphs.context import Context
+
+WRITABLE_STATE_KEYS: frozenset[str] = frozenset()
+"""Keys of `input.state` a client may write. None yet: agent state is the server's."""
+REJECTED_PAYLOAD = {"approved": False, "cancelled": True}
+"""What a `cancelled` resume entry gives the graph."""
+
+
+class ResumeRefused(Exception):
+    """A run whose resume does not fit the thread's open interrupts."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class OrcaAgent(LangGraphAgent):
+    """One AG-UI run of a compiled workflow, with the server-set run context."""
+
+    def __init__(
+        self, *, name: str, graph: CompiledStateGraph[Any, Any, Any, Any], context: Context
+    ):
+        super().__init__(
+            name=name,
+            graph=graph,
+            emit_raw_events=False,  # RAW copies multiplied one turn's bytes by ~13
+            emit_interrupt_outcome=True,  # AG-UI 1.0 interrupts
+            enable_legacy_on_interrupt_event=True,  # CopilotKit's useLangGraphInterrupt
+        )
+        self.run_context = context
+        self._start_args: dict[str, str] = {}
+        self._announced: set[str] = set()
+        """Tool calls already in the thread: a resumed run reports only their results."""
+
+    async def run(self, input: RunAgentInput) -> AsyncGenerator[Any, None]:
+        """Check the input against the thread, then run the adapter on a cleaned copy."""
+        cleaned = clean_input(input)
+        try:
+            await self._check_resume(cleaned)
+        except ResumeRefused as refused:
+            yield RunStartedEvent(
+                type=EventType.RUN_STARTED, thread_id=input.thread_id, run_id=input.run_id
+            )
+            yield RunErrorEvent(
+                type=EventType.RUN_ERROR, message=refused.message, code=refused.code
+            )
+            return
+        async for event in super().run(cleaned):
+            if getattr(event, "tool_call_id", None) in self._announced and event.type in (
+                EventType.TOOL_CALL_START,
+                EventType.TOOL_CALL_ARGS,
+                EventType.TOOL_CALL_END,
+            ):
+                continue  # an earlier run announced it; only its result is new
+            yield event
+            if event.type == EventType.TOOL_CALL_START:
+                args = self._start_args.pop(event.tool_call_id, "")
+                if args:
+                    yield ToolCallArgsEvent(
+                        type=EventType.TOOL_CALL_ARGS, tool_call_id=event.tool_call_id, delta=args
+                    )
+
+    def _dispatch_event(self, event: Any) -> Any:
+        """Remember the arguments a tool call's first chunk carried (see the module notes)."""
+        if event is not None and event.type == EventType.TOOL_CALL_START and event.raw_event:
+            self._start_args[event.tool_call_id] = _first_chunk_args(event.raw_event)
+        return super()._dispatch_event(event)
+
+    async def _check_resume(self, input: RunAgentInput) -> None:
+        """Refuse resumes that do not answer exactly the open interrupts.
+
+        Also refuses new input while interrupts are open (AG-UI 1.0 interrupts.mdx, rules 2-4).
+
+        Raises:
+            ResumeRefused: with a machine code for the `RUN_ERROR`.
+        """
+        config = {"configurable": {"thread_id": input.thread_id}}
+        snapshot = await self.graph.aget_state(config)
+        self._announced = {
+            call["id"]
+            for message in (snapshot.values or {}).get("messages", [])
+            for call in getattr(message, "tool_calls", None) or []
+        }
+        open_ids = {item.id for task in snapshot.tasks for item in task.interrupts}
+        legacy = (input.forwarded_props or {}).get("command", {}).get("resume")
+        answered = [entry.interrupt_id for entry in input.resume or []]
+        if not open_ids:
+            if answered or legacy is not None:
+                raise ResumeRefused("NO_PENDING_INTERRUPT", "this thread has no open interrupt")
+            return
+        if not answered and legacy is None:
+            raise ResumeRefused(
+                "INTERRUPT_PENDING",
+                f"this thread waits for an answer to interrupt(s) {sorted(open_ids)}; "
+                "send resume[] before new input",
+            )
+        unknown = sorted(set(answered) - open_ids)
+        if unknown:
+            raise ResumeRefused("UNKNOWN_INTERRUPT", f"no open interrupt has id(s) {unknown}")
+        if answered and set(answered) != open_ids:
+            missing = sorted(open_ids - set(answered))
+            raise ResumeRefused("PARTIAL_RESUME", f"resume[] must also answer {missing}")
+        if not answered and len(open_ids) > 1:
+            raise ResumeRefused(
+                "PARTIAL_RESUME", "several interrupts are open; answer each in resume[]"
+            )
+
+    def _build_command_from_agui_resume(self, entries: list[Any], **_: Any) -> Command[Any]:
+        """Deliver every answer keyed by its interrupt id."""
+        return Command(
+            resume={
+                entry.interrupt_id: entry.payload
+                if entry.status == "resolved"
+                else REJECTED_PAYLOAD
+                for entry in entries
+            }
+        )
+
+    def _interrupts_to_agui(self, lg_interrupts: Any) -> Any:
+        """Map interrupts as the adapter does, leaving out its `null` metadata fields."""
+        mapped = super()._interrupts_to_agui(lg_interrupts)
+        for item in mapped:
+            if item.metadata:
+                item.metadata = _without_nulls(item.metadata)
+        return mapped
+
+    def get_state_snapshot(self, state: Any) -> Any:
+        """Return the declared output keys, without `messages`."""
+        snapshot = super().get_state_snapshot(state)
+        if isinstance(snapshot, dict):
+            return {key: value for key, value in snapshot.items() if key != "messages"}
+        return snapshot
+
+    def get_stream_kwargs(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Run with the server's `Context`, never a context built from client values."""
+        stream_kwargs = super().get_stream_kwargs(*args, **kwargs)
+        stream_kwargs["context"] = self.run_context
+        return stream_kwargs
+
+
+def _without_nulls(value: Any) -> Any:
+    """Drop `None` entries from nested dicts (1.0 clients treat optional null as absent)."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    return value
+
+
+def _first_chunk_args(raw_event: Any) -> str:
+    """Return the arguments carried by the chunk that started a tool call."""
+    chunk = (raw_event.get("data") or {}).get("chunk") if isinstance(raw_event, dict) else None
+    for call in getattr(chunk, "tool_call_chunks", None) or []:
+        if call.get("name") and call.get("args"):
+            return str(call["args"])
+    return ""
+
+
+def clean_input(input: RunAgentInput) -> RunAgentInput:
+    """Drop what a client may not write: forwarded props (but a legacy resume) and state."""
+    forwarded = input.forwarded_props if isinstance(input.forwarded_props, dict) else {}
+    command = forwarded.get("command")
+    legacy = (
+        {"command": {"resume": command["resume"]}}
+        if isinstance(command, dict) and "resume" in command
+        else {}
+    )
+    state = input.state if isinstance(input.state, dict) else {}
+    return input.model_copy(
+        update={
+            "forwarded_props": legacy,
+            "state": {key: value for key, value in state.items() if key in WRITABLE_STATE_KEYS},
+        }
+    )

@@ -1,0 +1,102 @@
+"""AG-UI 1.0 streaming for chat workflows: `POST /agui/{workflow}`, `GET /agui`.
+
+Built on `ag-ui-langgraph` (`server/agui/agent.py`) with the stream rules enforced in
+`server/agui/stream.py`. Threads are the same checkpointed threads every surface uses. A
+body that is not a `RunAgentInput` is a 422 before any stream starts; an unknown or
+non-chat workflow is 404; a second run on a busy thread is 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ag_ui.core import RunAgentInput
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from graphs import REGISTRY
+from graphs.context import Context
+from server.agui.agent import OrcaAgent
+from server.agui.runs import ActiveRuns, ThreadBusy
+from server.agui.stream import RunRules, ruled, sse_frames
+from server.deps import ResourcesDep, SettingsDep
+
+router = APIRouter(prefix="/agui", tags=["AG-UI"])
+
+KEEPALIVE_S = 15.0
+"""Silence after which a `: ping` comment is sent."""
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
+    "Connection": "keep-alive",
+}
+DEFAULT_TENANT = "public"
+
+
+def chat_workflows() -> dict[str, str]:
+    """Return the workflows whose input is a conversation, with their descriptions."""
+    return {name: spec.description for name, spec in REGISTRY.items() if spec.chat}
+
+
+def active_runs(request: Request) -> ActiveRuns:
+    """Return the app's registry of busy threads (created on first use)."""
+    runs: ActiveRuns | None = getattr(request.app.state, "agui_runs", None)
+    if runs is None:
+        runs = request.app.state.agui_runs = ActiveRuns()
+    return runs
+
+
+@router.get("", summary="List the workflows served over AG-UI")
+async def list_workflows() -> dict[str, Any]:
+    """Name the chat workflows a frontend can pick."""
+    return {
+        "workflows": [
+            {"name": name, "description": description, "url": f"/agui/{name}"}
+            for name, description in chat_workflows().items()
+        ]
+    }
+
+
+@router.post("/{workflow}", summary="Run a workflow, streaming AG-UI events")
+async def run_workflow(
+    workflow: str,
+    body: RunAgentInput,
+    request: Request,
+    resources: ResourcesDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    """Stream one run of `workflow` on `body.threadId` as AG-UI server-sent events."""
+    if workflow not in chat_workflows():
+        raise HTTPException(
+            404, f"no chat workflow {workflow!r}; AG-UI serves {sorted(chat_workflows())}"
+        )
+    runs = active_runs(request)
+    try:
+        runs.start(body.thread_id, body.run_id)
+    except ThreadBusy as busy:
+        raise HTTPException(409, str(busy)) from None
+    context = Context(
+        embedding_model=settings.embedding_alias,
+        collection=settings.collection,
+        top_k=settings.top_k,
+        tenant=DEFAULT_TENANT,
+    )
+    agent = OrcaAgent(name=workflow, graph=resources.graphs[workflow], context=context)
+    keepalive_s = getattr(request.app.state, "agui_keepalive_s", KEEPALIVE_S)
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            rules = RunRules(body.thread_id, body.run_id)
+            async for frame in sse_frames(ruled(agent.run(body), rules), keepalive_s):
+                yield frame
+        finally:
+            runs.finish(body.thread_id, body.run_id)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+        background=BackgroundTask(runs.finish, body.thread_id, body.run_id),
+    )

@@ -1,0 +1,63 @@
+"""The agent graph's rules: model routing, tool routing, and models that cannot call tools."""
+
+from typing import Any
+
+from langchain_core.language_models import FakeListChatModel
+from langchain_core.messages import AIMessage, HumanMessage
+
+from graphs.agent.graph import build_graph
+from graphs.context import Context
+from graphs.deps import GraphDeps
+from nodes.agent import LONG_THREAD_MESSAGES, LONG_TURN_CHARS, choose_model, route_after_agent
+from nodes.catalog import ModelCatalog
+from tests.support import fake_catalog
+
+
+def test_long_inputs_go_to_llm_02_and_the_rest_to_the_requested_model() -> None:
+    assert choose_model([HumanMessage("short")], "llm-01") == "llm-01"
+    assert choose_model([HumanMessage("x" * (LONG_TURN_CHARS + 1))], "llm-01") == "llm-02"
+    thread = [HumanMessage(f"m{i}") for i in range(LONG_THREAD_MESSAGES + 1)]
+    assert choose_model(thread, "llm-01") == "llm-02"
+
+
+def call(name: str) -> dict[str, Any]:
+    return {"name": name, "args": {}, "id": f"id-{name}"}
+
+
+def test_tool_calls_are_routed_by_who_runs_them() -> None:
+    def route(*names: str, frontend: tuple[str, ...] = ()) -> str:
+        message = AIMessage("", tool_calls=[call(n) for n in names])
+        tools = [{"name": n} for n in frontend]
+        return route_after_agent({"messages": [message], "tools": tools})
+
+    assert route_after_agent({"messages": [AIMessage("done")]}) == "__end__"
+    assert route("search_knowledge_base") == "tools"
+    assert route("save_note") == "approve"
+    assert route("search_knowledge_base", "save_note") == "approve"
+    assert route("show_banner", frontend=("show_banner",)) == "__end__"
+
+
+async def test_a_model_without_tool_calling_answers_from_retrieved_passages(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from qdrant_client import AsyncQdrantClient
+
+    from tools.knowledge_base import Chunk, KnowledgeBase
+
+    catalog = fake_catalog()
+    plain = FakeListChatModel(responses=["From the passages: tea at ten."])
+    models = ModelCatalog(chat={"llm-01": plain, "llm-02": plain}, embeddings=catalog.embeddings)
+    client = AsyncQdrantClient(location=":memory:")
+    knowledge_base = KnowledgeBase(client, index_payload=False)
+    embeddings = catalog.embeddings["embed-01"]
+    text = "Green tea is served at ten."
+    await knowledge_base.ensure_collection("documents", 16)
+    await knowledge_base.upsert(
+        "documents", "public", [Chunk("kitchen.md", 0, text)], [await embeddings.aembed_query(text)]
+    )
+    graph = build_graph(deps=GraphDeps(models=models, knowledge_base=knowledge_base))
+    result = await graph.ainvoke(
+        {"messages": [HumanMessage("When is tea served?")]}, context=Context()
+    )
+    assert result["messages"][-1].content == "From the passages: tea at ten."
+    assert result["sources"][0]["source"] == "kitchen.md"
+    assert result["model"] == "llm-01"
+    await client.close()
