@@ -11,7 +11,9 @@ it resumes:
 - `STATE_SNAPSHOT` leaves out `messages`: they travel in `MESSAGES_SNAPSHOT`, and a client
   echoes state back on every run.
 - the run's LangGraph context is the server's `Context`, not the caller's configurable.
-- a resumed run reports the interrupted call's result without announcing the call again.
+- a resumed run re-announces the interrupted call under the message that made it, then its
+  result: each run's stream stands alone (ag-ui-validate AGUI207), and the client files the
+  call where it already is.
 - a tool call that arrives whole in one chunk (Ollama, llama.cpp) keeps its arguments:
   0.0.47 emits `TOOL_CALL_START` for such a chunk and drops the arguments it carried.
 """
@@ -58,8 +60,8 @@ class OrcaAgent(LangGraphAgent):
         )
         self.run_context = context
         self._start_args: dict[str, str] = {}
-        self._announced: set[str] = set()
-        """Tool calls already in the thread: a resumed run reports only their results."""
+        self._announced: dict[str, str] = {}
+        """Tool calls already in the thread, with the id of the message that made each."""
 
     async def run(self, input: RunAgentInput) -> AsyncGenerator[Any, None]:
         """Check the input against the thread, then run the adapter on a cleaned copy."""
@@ -75,12 +77,10 @@ class OrcaAgent(LangGraphAgent):
             )
             return
         async for event in super().run(cleaned):
-            if getattr(event, "tool_call_id", None) in self._announced and event.type in (
-                EventType.TOOL_CALL_START,
-                EventType.TOOL_CALL_ARGS,
-                EventType.TOOL_CALL_END,
-            ):
-                continue  # an earlier run announced it; only its result is new
+            if event.type == EventType.TOOL_CALL_START and not event.parent_message_id:
+                parent = self._announced.get(event.tool_call_id)
+                if parent:  # the message that made the call, so the client files it there
+                    event = event.model_copy(update={"parent_message_id": parent})
             yield event
             if event.type == EventType.TOOL_CALL_START:
                 args = self._start_args.pop(event.tool_call_id, "")
@@ -106,7 +106,7 @@ class OrcaAgent(LangGraphAgent):
         config = {"configurable": {"thread_id": input.thread_id}}
         snapshot = await self.graph.aget_state(config)
         self._announced = {
-            call["id"]
+            call["id"]: message.id
             for message in (snapshot.values or {}).get("messages", [])
             for call in getattr(message, "tool_calls", None) or []
         }
