@@ -11,7 +11,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 endif
 
-.PHONY: run test unit lint services clean bench-embeddings
+.PHONY: run test unit lint services clean bench-embeddings chat-page
 
 $(BIN)/python:
 	@echo ">> creating $(VENV)"
@@ -37,7 +37,13 @@ run: $(VENV)/.installed
 services:
 	@bash .ci/services
 
+# Node packages of the browser and AG-UI client tests (pinned by their lock files).
+JS_TEST_DEPS := tests/browser/node_modules/.package-lock.json tests/agui_client/node_modules/.package-lock.json
+tests/%/node_modules/.package-lock.json: tests/%/package-lock.json
+	npm ci --prefix tests/$* --no-audit --no-fund
+
 test: $(VENV)/.installed-test services
+	$(MAKE) $(JS_TEST_DEPS)
 	$(BIN)/python -m pytest
 
 unit: $(VENV)/.installed-test
@@ -56,6 +62,11 @@ $(LITELLM):
 bench-embeddings: $(VENV)/.installed $(LITELLM)
 	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 	$(BIN)/python -m evals.bench_embeddings --litellm $(LITELLM)
+
+# Rebuild the committed chat page bundle (server/static/chat) after editing server/web/chat.
+chat-page:
+	npm ci --prefix server/web/chat --no-audit --no-fund
+	npm run build --prefix server/web/chat
 
 clean:
 	rm -rf $(VENV) var

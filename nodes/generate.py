@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
@@ -38,6 +40,11 @@ def make_generate(
         sources = state.get("sources") or []
         if not sources:
             answer = nothing_found
+            reply = AIMessage(answer, id=str(uuid.uuid4()))
+            # No model runs, so nothing streams; tell streaming clients (AG-UI) the answer.
+            await adispatch_custom_event(
+                "manually_emit_message", {"message_id": reply.id, "message": answer}
+            )
         else:
             model = deps.models.chat_model(runtime.context.chat_model)
             history: list[BaseMessage] = list(state.get("messages") or [])
@@ -51,6 +58,7 @@ def make_generate(
             reply = await model.ainvoke(prompt)
             answer = str(reply.content).strip()
         asked = [HumanMessage(question)] if record_question else []
-        return {"answer": answer, "messages": [*asked, AIMessage(answer)]}
+        # The answer keeps the id it streamed under, so clients can match the two.
+        return {"answer": answer, "messages": [*asked, AIMessage(answer, id=reply.id)]}
 
     return generate

@@ -8,7 +8,7 @@ from server.embeddings.factory import open_embedder
 from server.errors import add_error_handlers
 from server.lifespan import EmbedderOpener, ModelOpener, make_lifespan
 from server.models.factory import open_models
-from server.routes import agui, embeddings, health, home
+from server.routes import agui, chat, embeddings, health, home
 from server.routes.workflows import mount_workflows
 from server.settings import Settings, load_settings
 
@@ -35,6 +35,7 @@ def create_app(
     )
     app.state.settings = settings
     app.include_router(home.router)
+    app.include_router(chat.router)
     app.include_router(health.router)
     app.include_router(embeddings.router)
     app.include_router(agui.router)

@@ -11,9 +11,9 @@ it resumes:
 - `STATE_SNAPSHOT` leaves out `messages`: they travel in `MESSAGES_SNAPSHOT`, and a client
   echoes state back on every run.
 - the run's LangGraph context is the server's `Context`, not the caller's configurable.
-- a resumed run re-announces the interrupted call under the message that made it, then its
-  result: each run's stream stands alone (ag-ui-validate AGUI207), and the client files the
-  call where it already is.
+- a resumed run re-announces the interrupted call (START/END, no ARGS) under the message
+  that made it, then its result: each run's stream stands alone (ag-ui-validate AGUI207),
+  and `@ag-ui/client`, which appends ARGS to a known call, keeps the arguments it has.
 - a tool call that arrives whole in one chunk (Ollama, llama.cpp) keeps its arguments:
   0.0.47 emits `TOOL_CALL_START` for such a chunk and drops the arguments it carried.
 """
@@ -33,6 +33,8 @@ from graphs.context import Context
 WRITABLE_STATE_KEYS: frozenset[str] = frozenset()
 """Keys of `input.state` a client may write. None yet: agent state is the server's."""
 REJECTED_PAYLOAD = {"approved": False, "cancelled": True}
+_SCHEMA_KEYS: dict[int, tuple[Any, Any]] = {}
+"""Per compiled graph (checked by identity): its schema keys never change."""
 """What a `cancelled` resume entry gives the graph."""
 
 
@@ -77,10 +79,13 @@ class OrcaAgent(LangGraphAgent):
             )
             return
         async for event in super().run(cleaned):
-            if event.type == EventType.TOOL_CALL_START and not event.parent_message_id:
-                parent = self._announced.get(event.tool_call_id)
-                if parent:  # the message that made the call, so the client files it there
-                    event = event.model_copy(update={"parent_message_id": parent})
+            announced = getattr(event, "tool_call_id", None) in self._announced
+            if announced and event.type == EventType.TOOL_CALL_ARGS:
+                continue  # the client holds these arguments already; it would append them
+            if announced and event.type == EventType.TOOL_CALL_START:
+                # Filed under the message that made the call, where the client has it.
+                parent = self._announced[event.tool_call_id]
+                event = event.model_copy(update={"parent_message_id": parent})
             yield event
             if event.type == EventType.TOOL_CALL_START:
                 args = self._start_args.pop(event.tool_call_id, "")
@@ -159,6 +164,17 @@ class OrcaAgent(LangGraphAgent):
         if isinstance(snapshot, dict):
             return {key: value for key, value in snapshot.items() if key != "messages"}
         return snapshot
+
+    def get_schema_keys(self, config: Any) -> Any:
+        """Compute a graph's schema keys once per graph.
+
+        Four JSON-schema builds per run were most of the time before the first event
+        (26 ms of 27 on the local models, `evals/bench_agui.py`).
+        """
+        cached = _SCHEMA_KEYS.get(id(self.graph))
+        if cached is None or cached[0] is not self.graph:
+            cached = _SCHEMA_KEYS[id(self.graph)] = (self.graph, super().get_schema_keys(config))
+        return cached[1]
 
     def get_stream_kwargs(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Run with the server's `Context`, never a context built from client values."""

@@ -79,6 +79,10 @@ class RunRules:
 
     def _started(self) -> BaseEvent:
         self.started = True
+        return self.started_event()
+
+    def started_event(self) -> BaseEvent:
+        """Return this run's `RUN_STARTED`."""
         return RunStartedEvent(
             type=EventType.RUN_STARTED,
             thread_id=self.thread_id,
@@ -137,7 +141,13 @@ def _stamped(event: BaseEvent) -> BaseEvent:
 
 
 async def ruled(events: AsyncIterator[BaseEvent], rules: RunRules) -> AsyncIterator[BaseEvent]:
-    """Apply the run rules to an event stream; failures end it with `RUN_ERROR`."""
+    """Apply the run rules to an event stream; failures end it with `RUN_ERROR`.
+
+    `RUN_STARTED` goes out at once, before the adapter reads the thread's checkpoint, so
+    a client sees the run begin within milliseconds.
+    """
+    for admitted in rules.admit(rules.started_event()):
+        yield admitted
     try:
         async for event in events:
             for admitted in rules.admit(event):

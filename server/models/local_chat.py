@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -100,18 +101,68 @@ class LlamaCppChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         with self.lock:
-            for part in self.llama.create_chat_completion(
-                messages=to_chat_messages(messages),
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-                repeat_penalty=self.repeat_penalty,
-                stop=stop,
-                stream=True,
-            ):
-                delta = part["choices"][0].get("delta", {}).get("content")
-                if not delta:
-                    continue
+            for delta in self._deltas(messages, stop, threading.Event()):
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
                 if run_manager is not None:
                     run_manager.on_llm_new_token(delta, chunk=chunk)
                 yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """Generate in one worker thread that owns the llama context from start to end.
+
+        A consumer that stops early (a client that hung up, a cancelled run) only sets
+        `stopping`; the worker ends the generation at the next token and releases the
+        lock itself. Driving a sync generator step by step from executor threads instead
+        left the context to be finalised from whichever thread collected the abandoned
+        generator, and crashed the process ("corrupted double-linked list").
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        stopping = threading.Event()
+
+        def generate() -> None:
+            try:
+                with self.lock:
+                    for delta in self._deltas(messages, stop, stopping):
+                        loop.call_soon_threadsafe(queue.put_nowait, delta)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        worker = loop.run_in_executor(None, generate)
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=item))
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(item, chunk=chunk)
+                yield chunk
+            await worker
+        finally:
+            stopping.set()
+
+    def _deltas(
+        self, messages: list[BaseMessage], stop: list[str] | None, stopping: threading.Event
+    ) -> Iterator[str]:
+        """Yield the text pieces of one streamed completion until done or `stopping`."""
+        for part in self.llama.create_chat_completion(
+            messages=to_chat_messages(messages),
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            repeat_penalty=self.repeat_penalty,
+            stop=stop,
+            stream=True,
+        ):
+            if stopping.is_set():
+                return
+            delta = part["choices"][0].get("delta", {}).get("content")
+            if delta:
+                yield delta

@@ -1,5 +1,6 @@
 """End to end on the embedded defaults: real MiniLM, real SmolLM2, local Qdrant, SQLite."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +74,29 @@ def test_cli_ingests_with_progress_and_asks(server_url: str, tmp_path: Path) -> 
     )
     assert asked.exit_code == 0, asked.output
     assert "parking.md" in asked.output
+
+
+def test_the_agent_answers_over_ag_ui_with_a_model_that_cannot_call_tools(server_url: str) -> None:
+    body = {
+        "threadId": "local-agent-1",
+        "runId": "run-1",
+        "messages": [
+            {"id": "u1", "role": "user", "content": "Who led the Project Falcon crane retrofit?"}
+        ],
+        "tools": [],
+        "context": [],
+        "state": {},
+        "forwardedProps": {},
+    }
+    response = httpx.post(f"{server_url}/agui/agent", json=body, timeout=120)
+    assert response.status_code == 200
+    events = [
+        json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")
+    ]
+    types = [event["type"] for event in events]
+    assert types[0] == "RUN_STARTED" and types[-1] == "RUN_FINISHED"
+    text = "".join(event["delta"] for event in events if event["type"] == "TEXT_MESSAGE_CONTENT")
+    assert text.strip()
+    state = [event["snapshot"] for event in events if event["type"] == "STATE_SNAPSHOT"][-1]
+    assert state["sources"][0]["source"].endswith("falcon.md")
+    assert state["model"] == "llm-01"

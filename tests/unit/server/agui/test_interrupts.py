@@ -55,6 +55,7 @@ async def test_approve_runs_the_tool_and_the_note_becomes_searchable(
     assert_well_formed(resumed, "t-approve")
     results = resumed.of("TOOL_CALL_RESULT")
     assert [r["toolCallId"] for r in results] == [pending["toolCallId"]]
+    assert not resumed.of("TOOL_CALL_ARGS")  # the client holds them; it would append them
     restarted = resumed.of("TOOL_CALL_START")  # each run's stream stands alone
     assert [(e["toolCallId"], e["parentMessageId"]) for e in restarted] == [
         (pending["toolCallId"], history[1]["id"])

@@ -1,0 +1,90 @@
+"""The chat page in Debian's headless Chromium, against the real app and the scripted model.
+
+`tests/browser/chat_page.mjs` does what a person would: picks the `agent` workflow, asks a
+question and reads the streamed answer, asks for a note to be saved, approves, and reads the
+confirmation. The screenshot it takes is kept in `var/test-artifacts/chat-page.png`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from server.app import create_app
+from server.settings import Settings
+from tests.doubles.embedder import fake_embedder
+from tests.doubles.scripted_chat import scripted_models
+from tests.support import live_server, serving
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).parents[2]
+BROWSER_TESTS = ROOT / "tests" / "browser"
+SCRIPT = BROWSER_TESTS / "chat_page.mjs"
+ARTIFACT = ROOT / "var" / "test-artifacts" / "chat-page.png"
+CHROMIUM = os.environ.get("ORCA_CHROMIUM", "/usr/bin/chromium")
+
+# The script bounds each wait (20 s) and itself (120 s); this bounds the process on top.
+SCRIPT_TIMEOUT_S = 150
+NPM_TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    """Return the node binary, with playwright-core installed beside the script."""
+    node = shutil.which("node")
+    npm = shutil.which("npm")
+    assert node and npm, "Node.js and npm are needed: apt-get install -y nodejs npm"
+    assert Path(CHROMIUM).exists(), f"Chromium is needed at {CHROMIUM}: apt-get install -y chromium"
+    if not (BROWSER_TESTS / "node_modules" / "playwright-core").is_dir():
+        # `make browser-deps` does this ahead of the suite; this is for a bare pytest run.
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=BROWSER_TESTS,
+            check=True,
+            timeout=NPM_TIMEOUT_S,
+        )
+    return node
+
+
+def test_chat_page_streams_an_answer_and_saves_an_approved_note(node: str, tmp_path: Path) -> None:
+    screenshot = tmp_path / "chat-page.png"
+    app = create_app(
+        Settings(data_dir=tmp_path / "var"), models=scripted_models(), embedder=fake_embedder()
+    )
+    with live_server(app) as url:
+        result = subprocess.run(
+            [node, str(SCRIPT), url, str(screenshot)],
+            capture_output=True,
+            text=True,
+            timeout=SCRIPT_TIMEOUT_S,
+            env={**os.environ, "ORCA_CHROMIUM": CHROMIUM},
+        )
+    if screenshot.exists():
+        # Kept on failure too: the picture shows where the page stopped.
+        ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(screenshot, ARTIFACT)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert "OK:" in result.stdout
+    assert screenshot.stat().st_size > 0
+
+
+async def test_the_page_and_its_two_assets_are_served_and_nothing_else(tmp_path: Path) -> None:
+    app = create_app(
+        Settings(data_dir=tmp_path / "var"), models=scripted_models(), embedder=fake_embedder()
+    )
+    async with serving(app) as client:
+        page = await client.get("/chat")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "/chat/static/app.js" in page.text
+        script = await client.get("/chat/static/app.js")
+        assert script.status_code == 200
+        assert "javascript" in script.headers["content-type"]  # browsers refuse other module types
+        assert (await client.get("/chat/static/styles.css")).status_code == 200
+        for name in ["nope.js", "..%2F..%2Froutes%2Fchat.py", ".gitignore", "%2E%2E"]:
+            assert (await client.get(f"/chat/static/{name}")).status_code == 404, name
