@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from langgraph.types import interrupt
 from graphs.agent.prompts import GROUNDED_PROMPT, SYSTEM_PROMPT
 from graphs.context import Context
 from graphs.deps import GraphDeps
-from nodes.agent_tools import NEEDS_APPROVAL, backend_tools, rejected_tool, search
+from nodes.agent_tools import NEEDS_APPROVAL, SAVE_NOTE, backend_tools, rejected_tool, search
 from nodes.generate import format_passages
 
 log = logging.getLogger("orca")
@@ -180,7 +181,7 @@ def approval_request(call: dict[str, Any]) -> dict[str, Any]:
     """Describe a tool call for a person to approve (AG-UI interrupt fields)."""
     return {
         "reason": "confirmation",
-        "message": f"Allow {call['name']} with {call['args']}?",
+        "message": _question(call),
         "toolCallId": call["id"],
         "tool": call["name"],
         "args": call["args"],
@@ -190,6 +191,13 @@ def approval_request(call: dict[str, Any]) -> dict[str, Any]:
             "required": ["approved"],
         },
     }
+
+
+def _question(call: dict[str, Any]) -> str:
+    """Ask in words a person reads at a glance."""
+    if call["name"] == SAVE_NOTE:
+        return f"Save this note to the knowledge base? “{call['args'].get('text', '')}”"
+    return f"Allow {call['name']} with {json.dumps(call['args'], ensure_ascii=False)}?"
 
 
 def _approved(decision: Any) -> bool:
