@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from psycopg.rows import dict_row
@@ -21,6 +22,8 @@ class CheckpointStore:
     """`postgres` or `sqlite`."""
     ping: Callable[[], Awaitable[None]]
     """Raise if the database cannot answer `SELECT 1`."""
+    pool: Any = None
+    """The PostgreSQL connection pool (for its size gauges); None with SQLite."""
 
 
 @asynccontextmanager
@@ -61,7 +64,7 @@ async def _open_postgres(url: str, pool_max: int) -> AsyncIterator[CheckpointSto
             async with pool.connection(timeout=2) as connection:
                 await connection.execute("SELECT 1")
 
-        yield CheckpointStore(saver=saver, kind="postgres", ping=ping)
+        yield CheckpointStore(saver=saver, kind="postgres", ping=ping, pool=pool)
     finally:
         await pool.close()
 

@@ -8,9 +8,16 @@ from server.embeddings.factory import open_embedder
 from server.errors import add_error_handlers
 from server.lifespan import EmbedderOpener, ModelOpener, make_lifespan
 from server.models.factory import open_models
+from server.observability.metrics import Metrics
+from server.observability.requests import RequestObserver
+from server.observability.runs import RunTelemetry
+from server.observability.tracing import configure_langsmith, open_tracer_provider
 from server.routes import agui, chat, embeddings, health, home
+from server.routes import metrics as metrics_route
 from server.routes.workflows import mount_workflows
 from server.settings import Settings, load_settings
+
+VERSION = "0.1.0"
 
 
 def create_app(
@@ -18,15 +25,17 @@ def create_app(
     *,
     models: ModelOpener = open_models,
     embedder: EmbedderOpener = open_embedder,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """Build the app; the lifespan opens the checkpointer, Qdrant and models.
 
     `models` opens the chat models and `embedder` the embedding provider; tests pass fakes.
+    `metrics` holds the Prometheus registry (a fresh one per app unless given).
     """
     settings = settings or load_settings()
     app = FastAPI(
         title="Citadel Orca",
-        version="0.1.0",
+        version=VERSION,
         description=(
             "LangGraph workflows over LangServe, with checkpointed threads, and an "
             "OpenAI-compatible embeddings gateway."
@@ -34,9 +43,18 @@ def create_app(
         lifespan=make_lifespan(settings, models, embedder),
     )
     app.state.settings = settings
+    app.state.metrics = metrics or Metrics(version=VERSION)
+    app.state.telemetry = RunTelemetry(app.state.metrics)
+    configure_langsmith(settings)
+    app.state.tracer_provider = open_tracer_provider(settings)
+    tracer = (
+        app.state.tracer_provider.get_tracer("citadel-orca") if app.state.tracer_provider else None
+    )
+    app.add_middleware(RequestObserver, metrics=app.state.metrics, tracer=tracer)
     app.include_router(home.router)
     app.include_router(chat.router)
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
     app.include_router(embeddings.router)
     app.include_router(agui.router)
     mount_workflows(app, settings)

@@ -80,16 +80,19 @@ def serve(
     import uvicorn
 
     from server.app import create_app
+    from server.observability.logs import configure_logging
 
     try:
         settings = load_settings()
     except SettingsError as exc:
         raise fail(str(exc)) from None
+    configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
-        log_level="info",
+        log_config=None,  # configure_logging above owns the handlers
+        access_log=False,  # one JSON line per request comes from the app instead
     )
 
 

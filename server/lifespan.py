@@ -19,6 +19,7 @@ from server.embeddings.factory import open_gateway
 from server.embeddings.langchain import GatewayEmbeddings
 from server.embeddings.provider import Embedder
 from server.migrations import migrate
+from server.observability.wiring import EmbeddingMetrics, label_chat_models, watch_resources
 from server.resources import Resources
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
@@ -64,11 +65,16 @@ def make_lifespan(
                     str(settings.postgres_url), autocommit=True
                 ) as connection:
                     await migrate(connection)
+            metrics = app.state.metrics
             embedder = await stack.enter_async_context(open_embedder(settings))
-            gateway = await stack.enter_async_context(open_gateway(settings, embedder))
+            gateway = await stack.enter_async_context(
+                open_gateway(
+                    settings, embedder, EmbeddingMetrics(metrics, settings.embedding_alias)
+                )
+            )
             chat = await stack.enter_async_context(open_models(settings))
             models = ModelCatalog(
-                chat=chat.chat,
+                chat=label_chat_models(chat.chat, chat.providers),
                 embeddings=dict.fromkeys(gateway.aliases, GatewayEmbeddings(gateway)),
                 providers={**chat.providers, **dict.fromkeys(gateway.aliases, embedder.label)},
             )
@@ -88,6 +94,14 @@ def make_lifespan(
                 models=models,
                 embeddings=gateway,
                 graphs=build_all(deps, checkpoints.saver),
+            )
+            resources = app.state.resources
+            watch_resources(
+                metrics,
+                gateway=gateway,
+                checkpoint_pool=checkpoints.pool,
+                graphs=resources.graphs,
+                providers=models.providers,
             )
             log.info(
                 "ready in %.1fs: checkpoints=%s qdrant=%s models=%s",

@@ -18,6 +18,7 @@ from langgraph.pregel import Pregel
 
 from graphs import WorkflowSpec
 from graphs.context import Context
+from server.observability.runs import RunTelemetry
 
 # The configurable keys a caller may set; everything else in `Context` is server-set.
 CALLER_KNOBS = {
@@ -36,6 +37,8 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
     """Return the compiled graph built by the lifespan."""
     defaults: Context
     """The context a run gets for the knobs its caller leaves out."""
+    telemetry: RunTelemetry
+    """Run metrics and the run log line."""
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -100,12 +103,35 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
     ) -> dict[str, Any]:
         """Run the graph to the end and return its output."""
         graph = self.resolve()
-        return await graph.ainvoke(input, config, context=self.context_for(config), **kwargs)
+        name = self.spec.name
+        async with self.telemetry.run(name, "langserve", _thread(config)) as record:
+            output = await graph.ainvoke(
+                input,
+                self.telemetry.config_for(name, config),
+                context=self.context_for(config),
+                **kwargs,
+            )
+            if isinstance(output, dict) and output.get("__interrupt__"):
+                record.outcome = "interrupted"
+        return output
 
     async def astream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream the graph's updates; `astream_events` and `astream_log` build on this."""
         graph = self.resolve()
-        async for chunk in graph.astream(input, config, context=self.context_for(config), **kwargs):
-            yield chunk
+        name = self.spec.name
+        async with self.telemetry.run(name, "langserve", _thread(config), streaming=True) as record:
+            async for chunk in graph.astream(
+                input,
+                self.telemetry.config_for(name, config),
+                context=self.context_for(config),
+                **kwargs,
+            ):
+                if isinstance(chunk, dict) and "__interrupt__" in chunk:
+                    record.outcome = "interrupted"
+                yield chunk
+
+
+def _thread(config: RunnableConfig | None) -> str:
+    return str(((config or {}).get("configurable") or {}).get("thread_id", ""))

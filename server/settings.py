@@ -114,6 +114,14 @@ class Settings(BaseSettings):
     top_k: int = Field(default=4, ge=1, le=50)
     upstream_timeout_s: float = Field(default=60.0, gt=0)
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    """`json`: one JSON object per line (for journald and log shippers); `text` for a terminal."""
+    langsmith_tracing: bool = False
+    """Send LangChain traces to LangSmith (needs `LANGSMITH_API_KEY`); off unless set here."""
+    otel_endpoint: AnyHttpUrl | None = None
+    """OTLP/HTTP collector for OpenTelemetry traces (extra `otel`); unset: no tracing."""
+
     @model_validator(mode="before")
     @classmethod
     def _apply_profile_defaults(cls, data: Any) -> Any:

@@ -51,11 +51,17 @@ class OrcaAgent(LangGraphAgent):
     """One AG-UI run of a compiled workflow, with the server-set run context."""
 
     def __init__(
-        self, *, name: str, graph: CompiledStateGraph[Any, Any, Any, Any], context: Context
+        self,
+        *,
+        name: str,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        context: Context,
+        config: dict[str, Any] | None = None,
     ):
         super().__init__(
             name=name,
             graph=graph,
+            config=config,
             emit_raw_events=False,  # RAW copies multiplied one turn's bytes by ~13
             emit_interrupt_outcome=True,  # AG-UI 1.0 interrupts
             enable_legacy_on_interrupt_event=True,  # CopilotKit's useLangGraphInterrupt

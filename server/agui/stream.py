@@ -46,6 +46,8 @@ class RunRules:
         self.started = False
         self.finished = False
         self.messages: set[str] = set()
+        self.outcome = "cancelled"
+        """`success`, `interrupted` or `error` once the terminal event is out."""
         self.tool_calls: set[str] = set()
         self.steps: list[str] = []
 
@@ -67,6 +69,7 @@ class RunRules:
         self._track(event)
         if event.type in TERMINAL:
             self.finished = True
+            self.outcome = _outcome(event)
             if event.type == EventType.RUN_ERROR:
                 event = self._explained(event)
         out.append(event)
@@ -132,6 +135,13 @@ class RunRules:
                 "code": getattr(event, "code", None) or "RUN_FAILED",
             }
         )
+
+
+def _outcome(event: BaseEvent) -> str:
+    if event.type == EventType.RUN_ERROR:
+        return "error"
+    outcome = getattr(event, "outcome", None)
+    return "interrupted" if getattr(outcome, "type", None) == "interrupt" else "success"
 
 
 def _stamped(event: BaseEvent) -> BaseEvent:

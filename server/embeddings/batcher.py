@@ -48,6 +48,7 @@ class MicroBatcher:
         max_wait_s: float = 0.0,
         max_queue: int = 16384,
         queue_timeout_s: float = 30.0,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.embedder = embedder
         self.on_computed = on_computed
@@ -55,6 +56,7 @@ class MicroBatcher:
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
         self.queue_timeout_s = queue_timeout_s
+        self.on_batch = on_batch or (lambda size: None)
         self._slots = asyncio.Semaphore(max_concurrency)
         self._pending: dict[bytes, str] = {}
         self._inflight: dict[bytes, asyncio.Future[CachedVector]] = {}
@@ -134,6 +136,7 @@ class MicroBatcher:
         keys = list(batch)
         self.provider_calls += 1
         self.batch_sizes.append(len(keys))
+        self.on_batch(len(keys))
         try:
             embedded = await self.embedder.embed(list(batch.values()))
         except InputsRefused as exc:

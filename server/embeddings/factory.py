@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from server.embeddings.cache import MemoryCache, PostgresCache
-from server.embeddings.gateway import BatchLimits, EmbeddingGateway
+from server.embeddings.gateway import BatchLimits, EmbeddingGateway, GatewayObserver
 from server.embeddings.provider import Embedder
 from server.settings import Settings
 
@@ -67,7 +67,9 @@ async def open_embedder(settings: Settings) -> AsyncIterator[Embedder]:
 
 
 @asynccontextmanager
-async def open_gateway(settings: Settings, embedder: Embedder) -> AsyncIterator[EmbeddingGateway]:
+async def open_gateway(
+    settings: Settings, embedder: Embedder, observer: GatewayObserver | None = None
+) -> AsyncIterator[EmbeddingGateway]:
     """Yield the gateway with L1, and L2 when PostgreSQL is configured (migrated already)."""
     async with AsyncExitStack() as stack:
         shared = None
@@ -99,6 +101,7 @@ async def open_gateway(settings: Settings, embedder: Embedder) -> AsyncIterator[
                 max_queue=settings.embedding_max_queue,
                 queue_timeout_s=settings.embedding_queue_timeout_s,
             ),
+            observer=observer,
         )
         stack.push_async_callback(gateway.aclose)
         yield gateway

@@ -46,6 +46,19 @@ class EmbeddingResult:
         return "miss" if self.hits == 0 else "partial"
 
 
+class GatewayObserver:
+    """Hooks for metrics; this base class ignores everything."""
+
+    def inputs(self, count: int) -> None:
+        """Count inputs asked of the gateway."""
+
+    def cache(self, layer: str, result: str, count: int) -> None:
+        """Count cache lookups of a layer (`l1`, `l2`) by result (`hit`, `miss`, `error`)."""
+
+    def batch(self, size: int) -> None:
+        """Record the size of one provider call."""
+
+
 @dataclass(frozen=True)
 class BatchLimits:
     """How the batcher may use the provider."""
@@ -69,8 +82,10 @@ class EmbeddingGateway:
         memory: MemoryCache | None = None,
         shared: PostgresCache | None = None,
         limits: BatchLimits | None = None,
+        observer: GatewayObserver | None = None,
     ) -> None:
         limits = limits or BatchLimits()
+        self.observer = observer or GatewayObserver()
         self.embedder = embedder
         self.aliases = list(dict.fromkeys(aliases))
         self.truncatable = truncatable
@@ -85,6 +100,7 @@ class EmbeddingGateway:
             max_wait_s=limits.max_wait_s,
             max_queue=limits.max_queue,
             queue_timeout_s=limits.queue_timeout_s,
+            on_batch=self.observer.batch,
         )
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -108,6 +124,7 @@ class EmbeddingGateway:
         """
         info = await self.describe()
         self._check_dimensions(info, dimensions)
+        self.observer.inputs(len(texts))
         if not texts:
             empty = np.zeros((0, dimensions or info.dimensions), dtype=np.float32)
             return EmbeddingResult(vectors=empty, prompt_tokens=0, hits=0, misses=0)
@@ -154,9 +171,18 @@ class EmbeddingGateway:
     async def _lookup(self, keys: list[bytes]) -> dict[bytes, CachedVector]:
         found = self.memory.get_many(keys)
         self.stats.l1_hits += len(found)
+        self.observer.cache("l1", "hit", len(found))
+        self.observer.cache("l1", "miss", len(keys) - len(found))
         if self.shared and len(found) < len(keys):
-            shared = await self.shared.get_many([key for key in keys if key not in found])
+            asked = [key for key in keys if key not in found]
+            errors_before = self.stats.l2_errors
+            shared = await self.shared.get_many(asked)
             self.stats.l2_hits += len(shared)
+            failed = self.stats.l2_errors > errors_before
+            self.observer.cache(
+                "l2", "error" if failed else "hit", len(asked) if failed else len(shared)
+            )
+            self.observer.cache("l2", "miss", 0 if failed else len(asked) - len(shared))
             self.memory.put_many(shared)
             found.update(shared)
         return found

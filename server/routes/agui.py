@@ -22,6 +22,7 @@ from server.agui.agent import OrcaAgent
 from server.agui.runs import ActiveRuns, ThreadBusy
 from server.agui.stream import RunRules, ruled, sse_frames
 from server.deps import ResourcesDep, SettingsDep
+from server.observability.runs import RunTelemetry
 
 router = APIRouter(prefix="/agui", tags=["AG-UI"])
 
@@ -83,14 +84,22 @@ async def run_workflow(
         top_k=settings.top_k,
         tenant=DEFAULT_TENANT,
     )
-    agent = OrcaAgent(name=workflow, graph=resources.graphs[workflow], context=context)
+    telemetry: RunTelemetry = request.app.state.telemetry
+    agent = OrcaAgent(
+        name=workflow,
+        graph=resources.graphs[workflow],
+        context=context,
+        config=telemetry.config_for(workflow),
+    )
     keepalive_s = getattr(request.app.state, "agui_keepalive_s", KEEPALIVE_S)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
-            rules = RunRules(body.thread_id, body.run_id)
-            async for frame in sse_frames(ruled(agent.run(body), rules), keepalive_s):
-                yield frame
+            async with telemetry.run(workflow, "agui", body.thread_id, streaming=True) as record:
+                rules = RunRules(body.thread_id, body.run_id)
+                async for frame in sse_frames(ruled(agent.run(body), rules), keepalive_s):
+                    yield frame
+                record.outcome = rules.outcome
         finally:
             runs.finish(body.thread_id, body.run_id)
 

@@ -36,7 +36,9 @@ def mount_workflows(app: FastAPI, settings: Settings) -> None:
 
         add_routes(
             app,
-            ServedWorkflow(spec=spec, resolve=resolve, defaults=defaults),
+            ServedWorkflow(
+                spec=spec, resolve=resolve, defaults=defaults, telemetry=app.state.telemetry
+            ),
             path=f"/workflows/{spec.name}",
             per_req_config_modifier=assign_run_config,
         )
