@@ -346,8 +346,8 @@ async def _post_concurrently(url: str, texts: list[str], clients: int, per_reque
         return len(texts) / (time.perf_counter() - started)
 
 
-def in_private_network() -> None:
-    """Re-run this script in a network namespace with only loopback (root and unshare)."""
+def in_private_network(module: str = "evals.bench_embeddings") -> None:
+    """Re-run `module` in a network namespace with only loopback (root and unshare)."""
     if os.environ.get(NAMESPACE_FLAG) or not shutil.which("unshare") or os.geteuid() != 0:
         return
     command = " ".join(
@@ -355,7 +355,7 @@ def in_private_network() -> None:
             "ip link set lo up && exec",
             sys.executable,
             "-m",
-            "evals.bench_embeddings",
+            module,
             *map(_quote, sys.argv[1:]),
         ]
     )

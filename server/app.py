@@ -44,13 +44,19 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics or Metrics(version=VERSION)
-    app.state.telemetry = RunTelemetry(app.state.metrics)
+    app.state.telemetry = RunTelemetry(app.state.metrics, enabled=settings.metrics_enabled)
     configure_langsmith(settings)
     app.state.tracer_provider = open_tracer_provider(settings)
     tracer = (
         app.state.tracer_provider.get_tracer("citadel-orca") if app.state.tracer_provider else None
     )
-    app.add_middleware(RequestObserver, metrics=app.state.metrics, tracer=tracer)
+    if settings.metrics_enabled or tracer is not None:
+        app.add_middleware(
+            RequestObserver,
+            metrics=app.state.metrics,
+            tracer=tracer,
+            enabled=settings.metrics_enabled,
+        )
     app.include_router(home.router)
     app.include_router(chat.router)
     app.include_router(health.router)

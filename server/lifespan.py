@@ -69,7 +69,11 @@ def make_lifespan(
             embedder = await stack.enter_async_context(open_embedder(settings))
             gateway = await stack.enter_async_context(
                 open_gateway(
-                    settings, embedder, EmbeddingMetrics(metrics, settings.embedding_alias)
+                    settings,
+                    embedder,
+                    EmbeddingMetrics(metrics, settings.embedding_alias)
+                    if settings.metrics_enabled
+                    else None,
                 )
             )
             chat = await stack.enter_async_context(open_models(settings))

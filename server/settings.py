@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     top_k: int = Field(default=4, ge=1, le=50)
     upstream_timeout_s: float = Field(default=60.0, gt=0)
 
+    metrics_enabled: bool = True
+    """Serve `/metrics` and count requests, runs, model calls; off only to measure their cost."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     """`json`: one JSON object per line (for journald and log shippers); `text` for a terminal."""

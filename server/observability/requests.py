@@ -30,9 +30,13 @@ UNTRACKED_PREFIXES = ("/metrics", "/health")
 class RequestObserver:
     """ASGI middleware recording each HTTP request."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, tracer: Any | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, tracer: Any | None = None, enabled: bool = True
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.enabled = enabled
+        """False: request ids and spans only, no metrics or request log."""
         self.tracer = tracer
         """OpenTelemetry tracer; with it, each request is a span."""
 
@@ -85,7 +89,7 @@ class RequestObserver:
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         path: str = scope.get("path", "")
-        if path.startswith(UNTRACKED_PREFIXES):
+        if not self.enabled or path.startswith(UNTRACKED_PREFIXES):
             return
         route = route_template(scope)
         method = scope.get("method", "GET")

@@ -106,12 +106,15 @@ class RunRecord:
 class RunTelemetry:
     """Metrics and the log line of workflow runs, for every surface."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, *, enabled: bool = True) -> None:
         self.metrics = metrics
+        self.enabled = enabled
         self.callbacks = GraphCallbacks(metrics)
 
     def config_for(self, workflow: str, config: RunnableConfig | None = None) -> RunnableConfig:
         """Return `config` with the callbacks and the workflow name added."""
+        if not self.enabled:
+            return config or {}
         extra: RunnableConfig = {
             "callbacks": [self.callbacks],
             "metadata": {"orca_workflow": workflow},
@@ -124,6 +127,9 @@ class RunTelemetry:
     ) -> AsyncIterator[RunRecord]:
         """Time a run; an exception or a cancellation decides its outcome."""
         record = RunRecord()
+        if not self.enabled:
+            yield record
+            return
         started = time.perf_counter()
         if streaming:
             self.metrics.active_streams.labels(surface).inc()

@@ -1,0 +1,1 @@
+"""`orca` subcommands that live in modules of their own (registered in `server.cli`)."""
