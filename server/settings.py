@@ -40,7 +40,11 @@ class Settings(BaseSettings):
     """Citadel Orca's process settings, read from `ORCA_*` variables and `.env`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ORCA_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix="ORCA_",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        use_attribute_docstrings=True,
     )
 
     profile: Profile = "development"
@@ -48,32 +52,48 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     """Where embedded parts keep their files (SQLite checkpoints, local Qdrant)."""
     host: str = "127.0.0.1"
+    """Interface `orca serve` binds (a non-loopback address serves the network)."""
     port: int = Field(default=8000, ge=1, le=65535)
+    """Port `orca serve` listens on."""
     server_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     """Where the CLI finds a running server."""
 
     postgres_url: PostgresDsn | None = None
     """Unset: SQLite checkpoints under the data dir."""
     postgres_pool_max: int = Field(default=10, ge=1)
+    """Most connections in the checkpointer's pool."""
     qdrant_url: AnyHttpUrl | None = None
     """Unset: qdrant-client local mode under the data dir (one process holds its lock)."""
     qdrant_api_key: SecretStr | None = None
+    """API key of a remote Qdrant."""
     collection: str = Field(default="documents", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Default Qdrant collection for ingest and retrieval."""
 
     ollama_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:11434")
+    """Ollama, beside the service (embeddings and chat providers `ollama`)."""
     llm01_url: AnyHttpUrl | None = None
+    """OpenAI-compatible base URL of LLM-01 (chat provider `openai`)."""
     llm02_url: AnyHttpUrl | None = None
+    """OpenAI-compatible base URL of LLM-02; unset: the same server as LLM-01."""
     llm01_model: str = "llm-01"
+    """Model name LLM-01 serves."""
     llm02_model: str = "llm-02"
+    """Model name LLM-02 serves."""
     llm_api_key: SecretStr = SecretStr("not-needed")
+    """Bearer key for the OpenAI-compatible model servers."""
     prometheus_url: AnyHttpUrl | None = None
+    """Prometheus of the production network (used by the `deploy/` configs)."""
     grafana_url: AnyHttpUrl | None = None
+    """Grafana of the production network (used by the `deploy/` configs)."""
 
     chat_provider: ChatProvider = "local"
     """`local` (SmolLM2 in-process), `openai` (LLM-01/02 by URL) or `ollama`."""
     chat_ollama_model: str = "llama3.2"
+    """Chat model name when the chat provider is `ollama`."""
     chat_context_tokens: int = Field(default=2048, ge=256)
+    """Context window of the in-process chat model."""
     chat_max_tokens: int = Field(default=160, ge=1)
+    """Longest answer, in tokens."""
     embedding_provider: EmbeddingProvider = "local"
     """`local` (all-MiniLM-L6-v2 in-process), `ollama` (/api/embed) or `openai`."""
     embedding_alias: str = "embed-01"
@@ -110,13 +130,18 @@ class Settings(BaseSettings):
     """Largest `/v1/embeddings` request body; beyond it, 413."""
 
     chunk_size: int = Field(default=800, ge=50)
+    """Characters per chunk when ingesting."""
     chunk_overlap: int = Field(default=100, ge=0)
+    """Characters shared by neighbouring chunks."""
     top_k: int = Field(default=4, ge=1, le=50)
+    """Passages retrieval returns by default."""
     upstream_timeout_s: float = Field(default=60.0, gt=0)
+    """Per-call timeout for model servers, in seconds."""
 
     metrics_enabled: bool = True
     """Serve `/metrics` and count requests, runs, model calls; off only to measure their cost."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Lowest level of log lines written."""
     log_format: Literal["json", "text"] = "json"
     """`json`: one JSON object per line (for journald and log shippers); `text` for a terminal."""
     langsmith_tracing: bool = False

@@ -71,3 +71,12 @@ def test_env_example_documents_every_setting() -> None:
     example = (Path(__file__).parents[3] / ".env.example").read_text()
     for name in Settings.model_fields:
         assert f"ORCA_{name.upper()}" in example, f"ORCA_{name.upper()} missing from .env.example"
+
+
+def test_the_configuration_reference_is_generated_from_the_settings() -> None:
+    from pathlib import Path
+
+    from server.settings_reference import render
+
+    committed = (Path(__file__).parents[3] / "docs" / "configuration.md").read_text()
+    assert committed == render(), "run: python -m server.settings_reference > docs/configuration.md"
