@@ -181,3 +181,13 @@ async def stream_answer(base: str, question: str, configurable: dict[str, str]) 
     if not streamed:
         console.print(output.get("answer", ""), end="", highlight=False)
     return output
+
+
+def _register_commands() -> None:
+    """Add the commands that live in `server/commands/`."""
+    from server.commands.keys import keys_app
+
+    app.add_typer(keys_app, name="keys")
+
+
+_register_commands()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 
+from server.auth.identity import Identity
 from server.resources import Resources
 from server.settings import Settings
 
@@ -35,3 +36,13 @@ async def get_settings(request: Request) -> Settings:
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_identity(request: Request) -> Identity:
+    """Authenticate the request (401 if it fails) and remember who it is."""
+    identity = await resources_of(request.app).auth.authenticator.identify(request)
+    request.state.identity = identity
+    return identity
+
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]

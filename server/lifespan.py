@@ -15,6 +15,7 @@ from checkpoints import open_checkpointer
 from graphs import build_all
 from graphs.deps import GraphDeps
 from nodes.catalog import ModelCatalog
+from server.auth.setup import build_auth, open_database
 from server.embeddings.factory import open_gateway
 from server.embeddings.langchain import GatewayEmbeddings
 from server.embeddings.provider import Embedder
@@ -26,6 +27,8 @@ from tools.knowledge_base import KnowledgeBase
 from tools.qdrant import open_qdrant
 
 log = logging.getLogger("orca")
+
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
 ModelOpener = Callable[[Settings], AbstractAsyncContextManager[ModelCatalog]]
 """Opens the chat models; the lifespan adds the embedding aliases to the catalog."""
@@ -66,6 +69,14 @@ def make_lifespan(
                 ) as connection:
                     await migrate(connection)
             metrics = app.state.metrics
+            database = await stack.enter_async_context(open_database(settings, checkpoints.pool))
+            auth = build_auth(settings, database)
+            if settings.auth_mode == "none" and settings.host not in LOOPBACK_HOSTS:
+                log.warning(
+                    "ORCA_AUTH_MODE=none on %s: anyone who can reach this port can use every "
+                    "thread and document; set ORCA_AUTH_MODE=api_key or clerk",
+                    settings.host,
+                )
             embedder = await stack.enter_async_context(open_embedder(settings))
             gateway = await stack.enter_async_context(
                 open_gateway(
@@ -97,6 +108,7 @@ def make_lifespan(
                 knowledge_base=knowledge_base,
                 models=models,
                 embeddings=gateway,
+                auth=auth,
                 graphs=build_all(deps, checkpoints.saver),
             )
             resources = app.state.resources

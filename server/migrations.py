@@ -25,6 +25,23 @@ MIGRATIONS: list[str] = [
         created_at timestamptz NOT NULL DEFAULT now()
     )
     """,
+    # 2: API keys (digests only) and thread owners (see server/auth/).
+    """
+    CREATE TABLE orca_api_keys (
+        id text PRIMARY KEY,
+        digest bytea NOT NULL UNIQUE,
+        name text NOT NULL,
+        owner text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        revoked_at timestamptz,
+        last_used_at timestamptz
+    );
+    CREATE TABLE orca_threads (
+        thread_id text PRIMARY KEY,
+        owner text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    )
+    """,
 ]
 
 LOCK_ID = 0x0C1A_0001

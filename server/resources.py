@@ -10,6 +10,7 @@ from qdrant_client import AsyncQdrantClient
 
 from checkpoints import CheckpointStore
 from nodes.catalog import ModelCatalog
+from server.auth.setup import AuthServices
 from server.embeddings.gateway import EmbeddingGateway
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
@@ -25,4 +26,5 @@ class Resources:
     knowledge_base: KnowledgeBase
     models: ModelCatalog
     embeddings: EmbeddingGateway
+    auth: AuthServices
     graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = field(default_factory=dict)

@@ -138,6 +138,17 @@ class Settings(BaseSettings):
     upstream_timeout_s: float = Field(default=60.0, gt=0)
     """Per-call timeout for model servers, in seconds."""
 
+    auth_mode: Literal["none", "api_key", "clerk", "both"] = "none"
+    """Who may call: `none` (everyone is one shared identity; loud warning off loopback),
+    `api_key` (`orca keys create`), `clerk` (Clerk session JWTs), or `both`."""
+    clerk_issuer: AnyHttpUrl | None = None
+    """Clerk Frontend API URL: the tokens' required `iss`, and where the JWKS lives."""
+    clerk_jwks_url: AnyHttpUrl | None = None
+    """JWKS URL; unset: `<clerk_issuer>/.well-known/jwks.json`."""
+    clerk_authorized_parties: list[str] = Field(default_factory=list)
+    """Origins a token's `azp` must be one of (JSON list); empty: `azp` not checked."""
+    jwks_min_refresh_s: float = Field(default=60.0, gt=0)
+    """Least time between JWKS fetches triggered by unknown key ids."""
     metrics_enabled: bool = True
     """Serve `/metrics` and count requests, runs, model calls; off only to measure their cost."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -165,6 +176,8 @@ class Settings(BaseSettings):
             raise ValueError("chunk_overlap must be smaller than chunk_size")
         if self.chat_provider == "openai" and self.llm01_url is None:
             raise ValueError("llm01_url is required when chat_provider is 'openai'")
+        if self.auth_mode in ("clerk", "both") and self.clerk_issuer is None:
+            raise ValueError("clerk_issuer is required when auth_mode uses Clerk")
         if self.embedding_provider == "openai" and self.embedding_url is None:
             raise ValueError("embedding_url is required when embedding_provider is 'openai'")
         return self

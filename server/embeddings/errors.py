@@ -38,6 +38,8 @@ class ApiError(Exception):
         self.param = param
         self.code = code
         self.retry_after = retry_after
+        self.extra_headers: dict[str, str] = {}
+        """More response headers, e.g. `WWW-Authenticate` on a 401."""
 
     @property
     def type(self) -> str:
@@ -58,10 +60,15 @@ class ApiError(Exception):
     def headers(self) -> dict[str, str]:
         """Return `Retry-After` for transient failures and `x-should-retry: false` otherwise."""
         if self.retry_after is not None:
-            return {"Retry-After": str(max(1, round(self.retry_after))), "x-should-retry": "true"}
-        if self.status < 500:
-            return {"x-should-retry": "false"}
-        return {}
+            headers = {
+                "Retry-After": str(max(1, round(self.retry_after))),
+                "x-should-retry": "true",
+            }
+        elif self.status < 500:
+            headers = {"x-should-retry": "false"}
+        else:
+            headers = {}
+        return {**headers, **self.extra_headers}
 
     def with_message(self, message: str) -> ApiError:
         """Return a copy that says `message` instead."""

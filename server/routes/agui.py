@@ -21,7 +21,8 @@ from graphs.context import Context
 from server.agui.agent import OrcaAgent
 from server.agui.runs import ActiveRuns, ThreadBusy
 from server.agui.stream import RunRules, ruled, sse_frames
-from server.deps import ResourcesDep, SettingsDep
+from server.auth.ownership import ThreadNotFound
+from server.deps import IdentityDep, ResourcesDep, SettingsDep
 from server.observability.runs import RunTelemetry
 
 router = APIRouter(prefix="/agui", tags=["AG-UI"])
@@ -33,7 +34,6 @@ SSE_HEADERS = {
     "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
     "Connection": "keep-alive",
 }
-DEFAULT_TENANT = "public"
 
 
 def chat_workflows() -> dict[str, str]:
@@ -67,12 +67,17 @@ async def run_workflow(
     request: Request,
     resources: ResourcesDep,
     settings: SettingsDep,
+    identity: IdentityDep,
 ) -> StreamingResponse:
     """Stream one run of `workflow` on `body.threadId` as AG-UI server-sent events."""
     if workflow not in chat_workflows():
         raise HTTPException(
             404, f"no chat workflow {workflow!r}; AG-UI serves {sorted(chat_workflows())}"
         )
+    try:
+        await resources.auth.owners.claim(body.thread_id, identity)
+    except ThreadNotFound:
+        raise HTTPException(404, f"no thread {body.thread_id!r}") from None
     runs = active_runs(request)
     try:
         runs.start(body.thread_id, body.run_id)
@@ -82,7 +87,7 @@ async def run_workflow(
         embedding_model=settings.embedding_alias,
         collection=settings.collection,
         top_k=settings.top_k,
-        tenant=DEFAULT_TENANT,
+        tenant=identity.tenant,
     )
     telemetry: RunTelemetry = request.app.state.telemetry
     agent = OrcaAgent(

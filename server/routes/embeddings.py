@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from server.deps import resources_of
+from server.deps import get_identity, resources_of
 from server.embeddings.errors import ApiError
 from server.embeddings.gateway import EmbeddingGateway
 from server.embeddings.wire import encode_response, parse_request
 
-router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], dependencies=[Depends(get_identity)])
 
 CREATED = 1_767_225_600
 """`created` for model objects: the aliases are configuration, with no creation time."""

@@ -5,14 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
 from langserve import add_routes
 
 from graphs import REGISTRY
 from graphs.context import Context
-from server.deps import resources_of
+from server.auth.identity import ANONYMOUS, Identity
+from server.auth.ownership import ThreadNotFound
+from server.deps import get_identity, resources_of
 from server.served import ServedWorkflow
 from server.settings import Settings
 
@@ -41,6 +43,7 @@ def mount_workflows(app: FastAPI, settings: Settings) -> None:
             ),
             path=f"/workflows/{spec.name}",
             per_req_config_modifier=assign_run_config,
+            dependencies=[Depends(get_identity)],
         )
 
 
@@ -48,13 +51,20 @@ async def assign_run_config(config: dict[str, Any], request: Request) -> Runnabl
     """Give the run a thread and its server-set values; refuse unknown model aliases.
 
     A caller without `thread_id` starts a new thread (LangGraph refuses to checkpoint
-    without one); a caller's `tenant` is overwritten, never trusted.
+    without one); a thread another identity owns is 404; `tenant` is the caller's identity,
+    whatever the caller sent.
     """
     configurable = dict(config.get("configurable") or {})
     if not configurable.get("thread_id"):
         configurable["thread_id"] = str(uuid.uuid4())
-    configurable["tenant"] = DEFAULT_TENANT
-    models = resources_of(request.app).models
+    resources = resources_of(request.app)
+    identity: Identity = getattr(request.state, "identity", ANONYMOUS)
+    try:
+        await resources.auth.owners.claim(str(configurable["thread_id"]), identity)
+    except ThreadNotFound:
+        raise HTTPException(404, f"no thread {configurable['thread_id']!r}") from None
+    configurable["tenant"] = identity.tenant
+    models = resources.models
     chat_alias = configurable.get("chat_model")
     if chat_alias and chat_alias not in models.chat:
         raise HTTPException(

@@ -1,0 +1,61 @@
+"""Open the auth services for the lifespan and the `orca keys` command."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from server.auth.authenticate import Authenticator
+from server.auth.clerk import ClerkVerifier, JwksCache
+from server.auth.db import Database, PostgresDatabase, open_sqlite
+from server.auth.keys import KeyStore
+from server.auth.ownership import ThreadOwners
+from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class AuthServices:
+    """What handlers need to know who calls and what they may touch."""
+
+    authenticator: Authenticator
+    owners: ThreadOwners
+    keys: KeyStore
+
+
+@asynccontextmanager
+async def open_database(settings: Settings, pool: Any | None = None) -> AsyncIterator[Database]:
+    """Yield the service database: the given PostgreSQL pool, or the embedded SQLite file."""
+    if settings.postgres_url and pool is not None:
+        yield PostgresDatabase(pool)
+        return
+    if settings.postgres_url:
+        from psycopg_pool import AsyncConnectionPool
+
+        async with AsyncConnectionPool(
+            str(settings.postgres_url), min_size=1, max_size=2, kwargs={"autocommit": True}
+        ) as own_pool:
+            yield PostgresDatabase(own_pool)
+        return
+    async with open_sqlite(settings.data_dir / "orca.sqlite") as db:
+        yield db
+
+
+def build_auth(settings: Settings, db: Database) -> AuthServices:
+    """Build the authenticator for the configured mode."""
+    clerk = None
+    if settings.clerk_issuer is not None:
+        issuer = str(settings.clerk_issuer).rstrip("/")
+        jwks_url = str(settings.clerk_jwks_url or f"{issuer}/.well-known/jwks.json")
+        clerk = ClerkVerifier(
+            JwksCache(jwks_url, min_refresh_s=settings.jwks_min_refresh_s),
+            issuer=issuer,
+            authorized_parties=settings.clerk_authorized_parties,
+        )
+    keys = KeyStore(db)
+    return AuthServices(
+        authenticator=Authenticator(settings.auth_mode, keys=keys, clerk=clerk),
+        owners=ThreadOwners(db),
+        keys=keys,
+    )

@@ -1,0 +1,83 @@
+"""`orca keys create|list|revoke`: manage API keys in the service database.
+
+Works without the server running: it opens the same database the server uses (PostgreSQL
+when `ORCA_POSTGRES_URL` is set, migrated first; otherwise `$ORCA_DATA_DIR/orca.sqlite`).
+A new key is printed once; only its digest is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from server.auth.keys import KeyStore
+from server.auth.setup import open_database
+from server.settings import Settings, SettingsError, load_settings
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+console = Console()
+Result = TypeVar("Result")
+
+
+def _run(action: Callable[[KeyStore], Awaitable[Result]]) -> Result:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    return asyncio.run(_with_store(settings, action))
+
+
+async def _with_store(
+    settings: Settings, action: Callable[[KeyStore], Awaitable[Result]]
+) -> Result:
+    if settings.postgres_url:
+        from psycopg import AsyncConnection
+
+        from server.migrations import migrate
+
+        async with await AsyncConnection.connect(
+            str(settings.postgres_url), autocommit=True
+        ) as conn:
+            await migrate(conn)
+    async with open_database(settings) as db:
+        return await action(KeyStore(db))
+
+
+@keys_app.command("create")
+def create(
+    owner: Annotated[str, typer.Option(help="Identity the key acts as (owns its threads).")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Make a key and print it once."""
+    key, record = _run(lambda store: store.create(name=name or owner, owner=owner))
+    console.print(
+        f"created key [bold]{record.id}[/] for {record.owner}; store it now, it is not shown again:"
+    )
+    print(key)
+
+
+@keys_app.command("list")
+def list_keys() -> None:
+    """Show every key (never the secrets)."""
+    records = _run(lambda store: store.list())
+    table = Table("id", "name", "owner", "created", "revoked", "last used")
+    for r in records:
+        table.add_row(r.id, r.name, r.owner, r.created_at, r.revoked_at or "", r.last_used_at or "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id, from `orca keys list`.")],
+) -> None:
+    """Revoke a key at once."""
+    if not _run(lambda store: store.revoke(key_id)):
+        console.print(f"[bold red]error:[/] no active key {key_id!r}", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
