@@ -150,3 +150,23 @@ def test_the_keys_command_creates_lists_and_revokes(tmp_path) -> None:  # type: 
     assert key_id in listed.output and "carol" in listed.output and key not in listed.output
     assert runner.invoke(cli, ["keys", "revoke", key_id], env=env).exit_code == 0
     assert runner.invoke(cli, ["keys", "revoke", key_id], env=env).exit_code == 1
+
+
+async def test_keys_and_tokens_never_reach_the_logs(
+    secured: Secured, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    bad = "orca_sk_deadbeef_this-secret-must-not-be-logged"
+    with caplog.at_level(logging.DEBUG):
+        await secured.client.post(
+            "/v1/embeddings",
+            json={"model": "embed-01", "input": "x"},
+            headers={"Authorization": f"Bearer {bad}"},
+        )
+        await secured.client.post(
+            "/v1/embeddings", json={"model": "embed-01", "input": "x"}, headers=secured.alice
+        )
+    logged = "\n".join(record.getMessage() + str(record.__dict__) for record in caplog.records)
+    assert bad not in logged
+    assert secured.alice["Authorization"].removeprefix("Bearer ") not in logged
