@@ -186,8 +186,10 @@ async def stream_answer(base: str, question: str, configurable: dict[str, str]) 
 def _register_commands() -> None:
     """Add the commands that live in `server/commands/`."""
     from server.commands.keys import keys_app
+    from server.commands.prune import prune_command
 
     app.add_typer(keys_app, name="keys")
+    app.command("prune")(prune_command)
 
 
 _register_commands()
