@@ -185,11 +185,13 @@ async def stream_answer(base: str, question: str, configurable: dict[str, str]) 
 
 def _register_commands() -> None:
     """Add the commands that live in `server/commands/`."""
+    from server.commands.eval import eval_command
     from server.commands.keys import keys_app
     from server.commands.prune import prune_command
 
     app.add_typer(keys_app, name="keys")
     app.command("prune")(prune_command)
+    app.command("eval")(eval_command)
 
 
 _register_commands()

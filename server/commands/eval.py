@@ -37,8 +37,9 @@ console = Console()
 errors = Console(stderr=True)
 
 LOCAL_MAX_TOKENS = 64
-"""Answer length cap unless ORCA_CHAT_MAX_TOKENS or --max-tokens says otherwise: SmolLM2
-on 2 cores takes about 1-6 s per answer, and a correct answer fits in 64 tokens."""
+"""Answer length cap on the local chat model unless ORCA_CHAT_MAX_TOKENS or --max-tokens
+says otherwise: SmolLM2 on 2 cores takes 1-6 s per answer, and a correct answer to the
+dataset's questions fits in 64 tokens. Other providers keep ORCA_CHAT_MAX_TOKENS."""
 
 
 def _fail(message: str) -> typer.Exit:
@@ -72,14 +73,14 @@ def eval_command(
     max_tokens: Annotated[
         int | None,
         typer.Option(
-            min=1, help=f"Answer length cap (ORCA_CHAT_MAX_TOKENS, else {LOCAL_MAX_TOKENS})."
+            min=1,
+            help=f"Answer length cap (ORCA_CHAT_MAX_TOKENS; {LOCAL_MAX_TOKENS} if local).",
         ),
     ] = None,
 ) -> None:
     """Score a workflow on an eval dataset; write report.json and summary.md.
 
-    Runs on the configured models (`ORCA_*`; the local ones by default) and exits 1 when
-    `--compare` finds a regression.
+    Uses the configured models (local by default); exits 1 if --compare finds a regression.
     """
     from evals.harness.baselines import load_floors
     from evals.harness.compare import compare_reports
@@ -127,7 +128,8 @@ def _settings(data_dir: Path, max_tokens: int | None) -> Settings:
     """Read the `ORCA_*` settings with the eval's data dir and answer length cap."""
     try:
         settings = load_settings(data_dir=data_dir)
-        if max_tokens is None and "chat_max_tokens" not in settings.model_fields_set:
+        chosen = "chat_max_tokens" in settings.model_fields_set
+        if max_tokens is None and not chosen and settings.chat_provider == "local":
             max_tokens = LOCAL_MAX_TOKENS
         if max_tokens is not None:
             settings = load_settings(data_dir=data_dir, chat_max_tokens=max_tokens)
