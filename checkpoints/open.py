@@ -26,13 +26,37 @@ class CheckpointStore:
     """The PostgreSQL connection pool (for its size gauges); None with SQLite."""
 
 
+RECONNECT_TIMEOUT_S = 10.0
+"""How long one reconnection attempt keeps backing off (psycopg_pool doubles its delay
+from 1 s); then it gives up and the next request starts a fresh one. The default, 300 s,
+let the delay grow to minutes, so the pool could take that long to notice a restarted
+server."""
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    """How the checkpointer's PostgreSQL pool behaves when the server is slow or gone."""
+
+    max_size: int = 10
+    timeout_s: float = 5.0
+    """Longest wait for a connection: then `PoolTimeout` (a 503), never a hang."""
+    max_waiting: int = 64
+    """Requests that may queue for a connection; one more gets `TooManyRequests` (a 503)."""
+    max_lifetime_s: float = 30 * 60
+    """Connections are replaced after this, so none outlives a failover for long."""
+
+
 @asynccontextmanager
 async def open_checkpointer(
-    *, postgres_url: str | None, sqlite_path: Path, pool_max: int = 10
+    *,
+    postgres_url: str | None,
+    sqlite_path: Path,
+    pool_max: int = 10,
+    limits: PoolLimits | None = None,
 ) -> AsyncIterator[CheckpointStore]:
     """Yield a ready checkpointer (tables created) and close its connections on exit."""
     if postgres_url:
-        async with _open_postgres(postgres_url, pool_max) as store:
+        async with _open_postgres(postgres_url, limits or PoolLimits(max_size=pool_max)) as store:
             yield store
     else:
         async with _open_sqlite(sqlite_path) as store:
@@ -40,19 +64,34 @@ async def open_checkpointer(
 
 
 @asynccontextmanager
-async def _open_postgres(url: str, pool_max: int) -> AsyncIterator[CheckpointStore]:
+async def _open_postgres(url: str, limits: PoolLimits) -> AsyncIterator[CheckpointStore]:
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
     # What AsyncPostgresSaver needs of its connections: autocommit (it manages its own
     # transactions), dict rows (it reads columns by name), and no server-side prepared
-    # statements, which break behind PgBouncer in transaction mode.
+    # statements, which break behind PgBouncer in transaction mode. What survives a
+    # restarted or killed server: a check on every checkout (a dead connection is
+    # replaced, not handed out), a bounded wait and queue (503s, not hangs), TCP
+    # keepalives and a connect timeout (a vanished host is noticed), short reconnects.
     pool = AsyncConnectionPool(
         url,
         min_size=1,
-        max_size=pool_max,
-        kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
+        max_size=limits.max_size,
+        kwargs={
+            "autocommit": True,
+            "row_factory": dict_row,
+            "prepare_threshold": None,
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        },
         check=AsyncConnectionPool.check_connection,
-        max_lifetime=30 * 60,
+        timeout=limits.timeout_s,
+        max_waiting=limits.max_waiting,
+        max_lifetime=limits.max_lifetime_s,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
         open=False,
     )
     await pool.open(wait=True, timeout=10)

@@ -178,6 +178,9 @@ def orca_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
         "ORCA_DATA_DIR": str(data_dir),
         "ORCA_PORT": str(port),
         "ORCA_HOST": "127.0.0.1",
+        # wrk is one client measuring throughput; a per-client rate limit would cap it.
+        "ORCA_RATE_LIMIT": "",
+        "ORCA_RATE_LIMIT_RUNS": "",
         **extra,
     }
 

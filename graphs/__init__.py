@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from langgraph._internal._constants import CONFIG_KEY_DURABILITY
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Durability
 from pydantic import BaseModel
 
 from graphs import agent, ingest, rag, rag_chat
@@ -18,9 +20,14 @@ from graphs.ingest.state import IngestRequest, IngestResult
 from graphs.rag.graph import build_graph as build_rag
 from graphs.rag.state import RagAnswer, RagRequest
 from graphs.rag_chat.graph import build_graph as build_rag_chat
-from graphs.rag_chat.state import ChatReply, ChatRequest
+from graphs.rag_chat.state import ChatReply, ChatRequest, RagChatRequest
 
 GraphBuilder = Callable[..., CompiledStateGraph[Any, Any, Any, Any]]
+
+DURABILITY: Durability = "sync"
+"""Each step's checkpoint is written before the next step starts, so a process killed
+mid-run resumes after the last completed step (docs/architecture.md, "Failure behaviour").
+LangGraph's default, `async`, writes it while the next step runs: a crash can lose it."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ REGISTRY: dict[str, WorkflowSpec] = {
             name="rag-chat",
             description="rag as a chat: the last user message is the question.",
             build=build_rag_chat,
-            request_type=ChatRequest,
+            request_type=RagChatRequest,
             response_type=ChatReply,
             chat=True,
         ),
@@ -83,8 +90,31 @@ def build_all(
 ) -> dict[str, CompiledStateGraph[Any, Any, Any, Any]]:
     """Compile every registered workflow over the same dependencies and checkpointer."""
     return {
-        name: spec.build(deps=deps, checkpointer=checkpointer) for name, spec in REGISTRY.items()
+        name: durable(spec.build(deps=deps, checkpointer=checkpointer))
+        for name, spec in REGISTRY.items()
     }
 
 
-__all__ = ["REGISTRY", "WorkflowSpec", "agent", "build_all", "ingest", "rag", "rag_chat"]
+def durable(
+    graph: CompiledStateGraph[Any, Any, Any, Any],
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Return the graph with `DURABILITY` as its default.
+
+    The surfaces call `astream`/`astream_events` without a `durability=` argument
+    (LangServe and ag-ui-langgraph have none to pass); LangGraph reads the default from
+    the graph's config, under its (internal) configurable key.
+    """
+    return graph.with_config({"configurable": {CONFIG_KEY_DURABILITY: DURABILITY}})
+
+
+__all__ = [
+    "DURABILITY",
+    "REGISTRY",
+    "WorkflowSpec",
+    "agent",
+    "build_all",
+    "durable",
+    "ingest",
+    "rag",
+    "rag_chat",
+]

@@ -15,11 +15,10 @@ from graphs.agent.prompts import GROUNDED_PROMPT, SYSTEM_PROMPT
 from graphs.context import Context
 from graphs.deps import GraphDeps
 from nodes.agent_tools import NEEDS_APPROVAL, SAVE_NOTE, backend_tools, rejected_tool, search
+from nodes.fallback import SECONDARY, with_fallback
 from nodes.generate import format_passages
 
 log = logging.getLogger("orca")
-
-PRIMARY, SECONDARY = "llm-01", "llm-02"
 LONG_TURN_CHARS = 2000
 """A turn whose user message is longer than this goes to LLM-02."""
 LONG_THREAD_MESSAGES = 24
@@ -58,12 +57,9 @@ def make_agent(deps: GraphDeps) -> Any:
     async def agent(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         """Call the routed model with the backend and frontend tools bound."""
         primary = state.get("route") or runtime.context.chat_model
-        fallback = SECONDARY if primary != SECONDARY else PRIMARY
-        try:
-            update = await _answer(deps, runtime.context, state, primary)
-        except Exception as exc:  # noqa: BLE001 - any failure of the primary falls back
-            log.warning("chat model %s failed (%s); falling back to %s", primary, exc, fallback)
-            update = await _answer(deps, runtime.context, state, fallback)
+        update, _ = await with_fallback(
+            primary, lambda alias: _answer(deps, runtime.context, state, alias)
+        )
         return update
 
     return agent

@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 
 from graphs.context import Context
 from graphs.deps import GraphDeps
+from nodes.fallback import with_fallback
 
 # Earlier turns of the thread given to the model. Small on purpose: the local model has
 # a 2k-token window and the passages take most of it.
@@ -38,6 +39,7 @@ def make_generate(
         """Answer `state["question"]` from `state["sources"]`, or say nothing was found."""
         question = state["question"]
         sources = state.get("sources") or []
+        answered_by: dict[str, str] = {}
         if not sources:
             answer = nothing_found
             reply = AIMessage(answer, id=str(uuid.uuid4()))
@@ -46,7 +48,6 @@ def make_generate(
                 "manually_emit_message", {"message_id": reply.id, "message": answer}
             )
         else:
-            model = deps.models.chat_model(runtime.context.chat_model)
             history: list[BaseMessage] = list(state.get("messages") or [])
             if not record_question:
                 history = history[:-1]  # the question itself comes last, below
@@ -55,10 +56,19 @@ def make_generate(
                 *history[-HISTORY_MESSAGES:],
                 HumanMessage(question),
             ]
-            reply = await model.ainvoke(prompt)
+            reply, alias = await with_fallback(
+                runtime.context.chat_model,
+                lambda name: deps.models.chat_model(name).ainvoke(prompt),
+            )
             answer = str(reply.content).strip()
+            answered_by["model"] = alias
         asked = [HumanMessage(question)] if record_question else []
-        # The answer keeps the id it streamed under, so clients can match the two.
-        return {"answer": answer, "messages": [*asked, AIMessage(answer, id=reply.id)]}
+        # The answer keeps the id it streamed under, so clients can match the two; `model`
+        # says which alias answered (the other one when the requested one failed).
+        return {
+            "answer": answer,
+            "messages": [*asked, AIMessage(answer, id=reply.id)],
+            **answered_by,
+        }
 
     return generate

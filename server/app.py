@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from server.deps import get_identity
 from server.embeddings.factory import open_embedder
 from server.errors import add_error_handlers
+from server.guards.admission import Guards, LimitKey
+from server.guards.body import BodySizeLimit
+from server.guards.clients import ClientAddress, IdentityOrAddress
+from server.guards.cors import add_cors
 from server.lifespan import EmbedderOpener, ModelOpener, make_lifespan
 from server.models.factory import open_models
 from server.observability.metrics import Metrics
@@ -26,13 +31,19 @@ def create_app(
     models: ModelOpener = open_models,
     embedder: EmbedderOpener = open_embedder,
     metrics: Metrics | None = None,
+    limit_key: LimitKey | None = None,
 ) -> FastAPI:
     """Build the app; the lifespan opens the checkpointer, Qdrant and models.
 
     `models` opens the chat models and `embedder` the embedding provider; tests pass fakes.
     `metrics` holds the Prometheus registry (a fresh one per app unless given).
+    `limit_key` says whom a request counts against for rate limits and stream caps
+    (default: its authenticated identity, else its client address, `X-Forwarded-For`
+    believed only from `ORCA_TRUSTED_PROXIES`).
     """
     settings = settings or load_settings()
+    address = ClientAddress(settings.trusted_proxies)
+    guards = Guards(settings, limit_key or IdentityOrAddress(get_identity, address))
     app = FastAPI(
         title="Citadel Orca",
         version=VERSION,
@@ -40,7 +51,8 @@ def create_app(
             "LangGraph workflows over LangServe, with checkpointed threads, and an "
             "OpenAI-compatible embeddings gateway."
         ),
-        lifespan=make_lifespan(settings, models, embedder),
+        lifespan=guards.around(make_lifespan(settings, models, embedder)),
+        dependencies=[Depends(guards.admit)],
     )
     app.state.settings = settings
     app.state.metrics = metrics or Metrics(version=VERSION)
@@ -49,6 +61,12 @@ def create_app(
     app.state.tracer_provider = open_tracer_provider(settings)
     tracer = (
         app.state.tracer_provider.get_tracer("citadel-orca") if app.state.tracer_provider else None
+    )
+    # Inside the request observer, so a 413 is counted and carries its request id.
+    app.add_middleware(
+        BodySizeLimit,
+        limit=settings.max_body_bytes,
+        openai_limit=settings.embedding_max_body_bytes,
     )
     if settings.metrics_enabled or tracer is not None:
         app.add_middleware(
@@ -65,4 +83,6 @@ def create_app(
     app.include_router(agui.router)
     mount_workflows(app, settings)
     add_error_handlers(app)
+    add_cors(app, settings)  # outermost, so refusals (413, 429) carry CORS headers too
+    app.state.guards = guards
     return app

@@ -93,6 +93,10 @@ def serve(
         port=port or settings.port,
         log_config=None,  # configure_logging above owns the handlers
         access_log=False,  # one JSON line per request comes from the app instead
+        # X-Forwarded-For from the same proxies the rate limiter believes, and no others:
+        # uvicorn's default trusts any loopback peer, which would let a local caller pick
+        # its own client address.
+        forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
     )
 
 

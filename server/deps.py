@@ -40,6 +40,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 async def get_identity(request: Request) -> Identity:
     """Authenticate the request (401 if it fails) and remember who it is."""
+    known: Identity | None = getattr(request.state, "identity", None)
+    if known is not None:
+        return known  # already authenticated for this request (the rate limiter asks first)
     identity = await resources_of(request.app).auth.authenticator.identify(request)
     request.state.identity = identity
     return identity

@@ -19,6 +19,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException
 from starlette.exceptions import HTTPException
 
 from server.embeddings.errors import ApiError
+from server.resilience.errors import UpstreamError
 
 log = logging.getLogger("orca")
 
@@ -46,6 +47,7 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(ollama.ResponseError, ollama_refused)
+    app.add_exception_handler(UpstreamError, upstream_error)
     for exc_type, dependency in UPSTREAM_ERRORS.items():
 
         async def handler(
@@ -101,6 +103,18 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     if speaks_openai(request):
         return await api_error(request, ApiError(500, "The server had an error; it is logged."))
     return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+async def upstream_error(request: Request, exc: Exception) -> Response:
+    """Answer a guarded upstream's failure: 503 (down, circuit open), 504 (no answer), 502.
+
+    `Retry-After` is the upstream's own when it sent one (capped by the retry policy), or
+    the time until an open circuit lets a probe through.
+    """
+    assert isinstance(exc, UpstreamError)
+    log.warning("%s on %s", exc, request.url.path)
+    error = ApiError(exc.status, str(exc), code=exc.code, retry_after=exc.retry_after)
+    return await api_error(request, error)
 
 
 async def ollama_refused(request: Request, exc: Exception) -> Response:

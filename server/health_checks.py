@@ -16,6 +16,7 @@ PROBE_TIMEOUT_S = 3.0
 
 def model_probe_url(model: Any) -> str | None:
     """Return a cheap GET that proves a remote model server is up; None when in-process."""
+    model = getattr(model, "inner", model)  # under its guard (`server.resilience.chat`)
     openai_base = getattr(model, "openai_api_base", None)
     if openai_base:
         return f"{str(openai_base).rstrip('/')}/models"
@@ -53,6 +54,8 @@ async def check_all(resources: Resources) -> dict[str, dict[str, Any]]:
     }
     for alias in resources.embeddings.aliases:
         checks[f"model:{alias}"] = resources.embeddings.embedder.ping
+    if resources.embeddings.fallback is not None:
+        checks["model:embeddings-fallback"] = resources.embeddings.fallback.ping
     async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
         for alias, model in resources.models.chat.items():
             checks[f"model:{alias}"] = _model_check(client, model_probe_url(model))
@@ -61,7 +64,26 @@ async def check_all(resources: Resources) -> dict[str, dict[str, Any]]:
     result = dict(zip(names, reports, strict=True))
     for alias, label in resources.models.providers.items():
         result[f"model:{alias}"]["provider"] = label
+    _add_circuits(resources, result)
     return result
+
+
+def _add_circuits(resources: Resources, result: dict[str, dict[str, Any]]) -> None:
+    """Add each upstream's circuit and bulkhead to the check of the dependency it guards.
+
+    The probe says whether the server answers now; the circuit says how its real calls
+    went (a server can answer `/models` and fail every completion).
+    """
+    if resources.upstreams is None:
+        return
+    checks = {
+        "embeddings": [f"model:{alias}" for alias in resources.embeddings.aliases],
+        "qdrant": ["qdrant"],
+    }
+    for name, report in resources.upstreams.report().items():
+        for check in checks.get(name, [f"model:{name}"]):
+            if check in result:
+                result[check]["circuit"] = report
 
 
 def _model_check(client: httpx.AsyncClient, url: str | None) -> Callable[[], Awaitable[None]]:

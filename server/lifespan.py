@@ -12,15 +12,18 @@ from fastapi import FastAPI
 from psycopg import AsyncConnection
 
 from checkpoints import open_checkpointer
+from checkpoints.open import PoolLimits
 from graphs import build_all
 from graphs.deps import GraphDeps
 from nodes.catalog import ModelCatalog
 from server.auth.setup import build_auth, open_database
-from server.embeddings.factory import open_gateway
+from server.embeddings.factory import open_fallback_embedder, open_gateway
 from server.embeddings.langchain import GatewayEmbeddings
 from server.embeddings.provider import Embedder
 from server.migrations import migrate
 from server.observability.wiring import EmbeddingMetrics, label_chat_models, watch_resources
+from server.resilience.upstreams import QDRANT
+from server.resilience.wiring import guard_chat, guard_embedder, guard_fallback, open_upstreams
 from server.resources import Resources
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
@@ -51,7 +54,11 @@ def make_lifespan(
                 open_checkpointer(
                     postgres_url=str(settings.postgres_url) if settings.postgres_url else None,
                     sqlite_path=settings.sqlite_path,
-                    pool_max=settings.postgres_pool_max,
+                    limits=PoolLimits(
+                        max_size=settings.postgres_pool_max,
+                        timeout_s=settings.postgres_pool_timeout_s,
+                        max_waiting=settings.postgres_pool_max_waiting,
+                    ),
                 )
             )
             qdrant = await stack.enter_async_context(
@@ -69,6 +76,9 @@ def make_lifespan(
                 ) as connection:
                     await migrate(connection)
             metrics = app.state.metrics
+            # Every call to a chat, embedding or Qdrant server goes through its guard:
+            # one retry loop, a circuit breaker and a bulkhead per upstream.
+            upstreams = await open_upstreams(settings, metrics)
             database = await stack.enter_async_context(open_database(settings, checkpoints.pool))
             auth = build_auth(settings, database)
             if settings.auth_mode == "none" and settings.host not in LOOPBACK_HOSTS:
@@ -77,7 +87,12 @@ def make_lifespan(
                     "thread and document; set ORCA_AUTH_MODE=api_key or clerk",
                     settings.host,
                 )
-            embedder = await stack.enter_async_context(open_embedder(settings))
+            embedder = guard_embedder(
+                await stack.enter_async_context(open_embedder(settings)), upstreams
+            )
+            fallback = guard_fallback(
+                await stack.enter_async_context(open_fallback_embedder(settings)), upstreams
+            )
             gateway = await stack.enter_async_context(
                 open_gateway(
                     settings,
@@ -85,15 +100,18 @@ def make_lifespan(
                     EmbeddingMetrics(metrics, settings.embedding_alias)
                     if settings.metrics_enabled
                     else None,
+                    fallback=fallback,
                 )
             )
             chat = await stack.enter_async_context(open_models(settings))
             models = ModelCatalog(
-                chat=label_chat_models(chat.chat, chat.providers),
+                chat=label_chat_models(guard_chat(chat.chat, upstreams), chat.providers),
                 embeddings=dict.fromkeys(gateway.aliases, GatewayEmbeddings(gateway)),
                 providers={**chat.providers, **dict.fromkeys(gateway.aliases, embedder.label)},
             )
-            knowledge_base = KnowledgeBase(qdrant, index_payload=settings.qdrant_url is not None)
+            knowledge_base = KnowledgeBase(
+                qdrant, index_payload=settings.qdrant_url is not None, guard=upstreams[QDRANT]
+            )
             deps = GraphDeps(
                 models=models,
                 knowledge_base=knowledge_base,
@@ -110,6 +128,7 @@ def make_lifespan(
                 embeddings=gateway,
                 auth=auth,
                 graphs=build_all(deps, checkpoints.saver),
+                upstreams=upstreams,
             )
             resources = app.state.resources
             watch_resources(

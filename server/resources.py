@@ -12,6 +12,7 @@ from checkpoints import CheckpointStore
 from nodes.catalog import ModelCatalog
 from server.auth.setup import AuthServices
 from server.embeddings.gateway import EmbeddingGateway
+from server.resilience.upstreams import Upstreams
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
 
@@ -28,3 +29,5 @@ class Resources:
     embeddings: EmbeddingGateway
     auth: AuthServices
     graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = field(default_factory=dict)
+    upstreams: Upstreams | None = None
+    """The guards (circuit, bulkhead, retries) of the chat, embedding and Qdrant servers."""

@@ -9,15 +9,20 @@ the compiled graph at call time, and turns `configurable` into a `Context`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.utils import ConfigurableFieldSpec
+from langgraph.errors import GraphRecursionError
 from langgraph.pregel import Pregel
 
 from graphs import WorkflowSpec
 from graphs.context import Context
+from server.embeddings.errors import ApiError
+from server.guards.runs import RunLimits
 from server.observability.runs import RunTelemetry
 
 # The configurable keys a caller may set; everything else in `Context` is server-set.
@@ -39,6 +44,8 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
     """The context a run gets for the knobs its caller leaves out."""
     telemetry: RunTelemetry
     """Run metrics and the run log line."""
+    limits: RunLimits = RunLimits()
+    """Steps and seconds each run may take."""
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -104,10 +111,11 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
         """Run the graph to the end and return its output."""
         graph = self.resolve()
         name = self.spec.name
-        async with self.telemetry.run(name, "langserve", _thread(config)) as record:
+        telemetry = self.telemetry.run(name, "langserve", _thread(config))
+        async with telemetry as record, _answered_limits(self.limits):
             output = await graph.ainvoke(
                 input,
-                self.telemetry.config_for(name, config),
+                self.limits.apply(self.telemetry.config_for(name, config)),
                 context=self.context_for(config),
                 **kwargs,
             )
@@ -122,15 +130,38 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
         graph = self.resolve()
         name = self.spec.name
         async with self.telemetry.run(name, "langserve", _thread(config), streaming=True) as record:
-            async for chunk in graph.astream(
-                input,
-                self.telemetry.config_for(name, config),
-                context=self.context_for(config),
-                **kwargs,
+            # A run that fails here (past its deadline too) reaches the client as
+            # LangServe's `error` event (status 500, message hidden), whatever the cause.
+            async for chunk in self.limits.bounded(
+                graph.astream(
+                    input,
+                    self.limits.apply(self.telemetry.config_for(name, config)),
+                    context=self.context_for(config),
+                    **kwargs,
+                )
             ):
                 if isinstance(chunk, dict) and "__interrupt__" in chunk:
                     record.outcome = "interrupted"
                 yield chunk
+
+
+@asynccontextmanager
+async def _answered_limits(limits: RunLimits) -> AsyncIterator[None]:
+    """Bound a run's time; a run stopped by a limit is an error that says which."""
+    try:
+        async with asyncio.timeout(limits.timeout_s) as deadline:
+            yield
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        message = f"the run took longer than {limits.timeout_s:g} s and was stopped"
+        raise ApiError(504, message) from None
+    except GraphRecursionError:
+        message = (
+            f"the run did not finish within {limits.recursion_limit} steps "
+            "(the workflow is looping) and was stopped"
+        )
+        raise ApiError(500, message) from None
 
 
 def _thread(config: RunnableConfig | None) -> str:

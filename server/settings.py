@@ -9,7 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, Field, PostgresDsn, SecretStr, ValidationError, model_validator
+from limits import parse_many
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    IPvAnyNetwork,
+    PostgresDsn,
+    RedisDsn,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["development", "testing", "production"]
@@ -62,6 +73,11 @@ class Settings(BaseSettings):
     """Unset: SQLite checkpoints under the data dir."""
     postgres_pool_max: int = Field(default=10, ge=1)
     """Most connections in the checkpointer's pool."""
+    postgres_pool_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest wait for a pooled PostgreSQL connection; then 503 (e.g. while PostgreSQL is
+    down), not a hang."""
+    postgres_pool_max_waiting: int = Field(default=64, ge=1)
+    """Requests that may queue for a PostgreSQL connection; one more is refused with 503 at once."""
     qdrant_url: AnyHttpUrl | None = None
     """Unset: qdrant-client local mode under the data dir (one process holds its lock)."""
     qdrant_api_key: SecretStr | None = None
@@ -128,6 +144,16 @@ class Settings(BaseSettings):
     """How long a request may wait for the provider before 503 + Retry-After."""
     embedding_max_body_bytes: int = Field(default=8 * 2**20, ge=1024)
     """Largest `/v1/embeddings` request body; beyond it, 413."""
+    embedding_fallback_provider: Literal["ollama", "openai"] | None = None
+    """A second embedding provider that answers while the first fails or its circuit is open
+    (`ollama` or `openai`; unset: none). Use the same model served elsewhere: its vectors are
+    cached under its own identity, and one of another size is never used."""
+    embedding_fallback_model: str = ""
+    """The fallback provider's model name (unset: `embedding_model`)."""
+    embedding_fallback_url: AnyHttpUrl | None = None
+    """The fallback's base URL (Ollama's, or an OpenAI-compatible `/v1`)."""
+    embedding_fallback_version: str = ""
+    """Version tag of an `openai`-provider fallback model, part of its cache key."""
 
     chunk_size: int = Field(default=800, ge=50)
     """Characters per chunk when ingesting."""
@@ -136,7 +162,61 @@ class Settings(BaseSettings):
     top_k: int = Field(default=4, ge=1, le=50)
     """Passages retrieval returns by default."""
     upstream_timeout_s: float = Field(default=60.0, gt=0)
-    """Per-call timeout for model servers, in seconds."""
+    """One attempt's timeout for a model server call, in seconds (a whole non-streamed answer)."""
+    upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
+    """Connecting to a chat model server; an unreachable one fails (and is retried) after it."""
+    upstream_deadline_s: float = Field(default=120.0, gt=0)
+    """Total time for one logical call to a chat, embedding or Qdrant server: every attempt,
+    backoff and (for a stream) token included."""
+    stream_first_token_timeout_s: float = Field(default=30.0, gt=0)
+    """A streamed answer's first token must arrive within this; until then the call is retried."""
+    stream_idle_timeout_s: float = Field(default=30.0, gt=0)
+    """Longest silence between streamed tokens; after the first token the stream fails (502,
+    or `RUN_ERROR`), never retried."""
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    """Attempts per logical upstream call, the first included, on connect errors, timeouts, 408,
+    429 and 5xx (never on another 4xx)."""
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    """Upper bound of the first backoff; it doubles per retry, with full jitter."""
+    retry_max_s: float = Field(default=5.0, gt=0)
+    """Upper bound of any backoff between two attempts."""
+    retry_after_cap_s: float = Field(default=10.0, ge=0)
+    """Longest `Retry-After` honoured; a server asking for more is not retried, and its wait
+    goes to the client."""
+    breaker_failures: int = Field(default=5, ge=1)
+    """Consecutive failed attempts (connect errors, timeouts, 5xx; never a 4xx) that open an
+    upstream's circuit."""
+    breaker_reset_s: float = Field(default=30.0, gt=0)
+    """How long an open circuit fails fast before it lets a probe call through (half-open)."""
+    chat_max_concurrency: int = Field(default=16, ge=1)
+    """Concurrent calls to each chat server (LLM-01, LLM-02); more wait, within the deadline."""
+    qdrant_max_concurrency: int = Field(default=32, ge=1)
+    """Concurrent calls to Qdrant; more wait, within the deadline."""
+
+    max_body_bytes: int = Field(default=2**20, ge=1024)
+    """Largest request body outside `/v1/*` (which uses the embeddings limit); beyond it, 413."""
+    rate_limit: str = "120/minute"
+    """Requests per identity on every route but health and metrics, e.g. `10/second;120/minute`;
+    empty: no limit."""
+    rate_limit_runs: str = "30/minute"
+    """Runs per identity started over AG-UI or LangServe (`invoke`, `batch`, `stream*`), on top
+    of `rate_limit`; empty: no limit."""
+    redis_url: RedisDsn | None = None
+    """Redis holding the rate-limit counters, shared by every process; unset: each process
+    counts in its own memory."""
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Proxies (IPs or CIDRs, JSON list) whose `X-Forwarded-For` names the client; from any
+    other peer the header is ignored."""
+    max_streams_per_identity: int = Field(default=4, ge=1)
+    """Concurrent streams (AG-UI runs, LangServe `stream*`) per identity and process; one more
+    is 429."""
+    recursion_limit: int = Field(default=25, ge=1)
+    """Most graph steps one run may take (LangGraph's `recursion_limit`)."""
+    run_timeout_s: float = Field(default=300.0, gt=0)
+    """Longest a run may take, in seconds: LangServe answers 504, AG-UI ends with `RUN_TIMEOUT`."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to call the API (JSON list, e.g. `["https://app.example"]`);
+    empty: no CORS headers."""
 
     auth_mode: Literal["none", "api_key", "clerk", "both"] = "none"
     """Who may call: `none` (everyone is one shared identity; loud warning off loopback),
@@ -160,6 +240,14 @@ class Settings(BaseSettings):
     otel_endpoint: AnyHttpUrl | None = None
     """OTLP/HTTP collector for OpenTelemetry traces (extra `otel`); unset: no tracing."""
 
+    @field_validator("rate_limit", "rate_limit_runs")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            parse_many(value)  # refuses e.g. "100 per fortnight" at start, naming the variable
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _apply_profile_defaults(cls, data: Any) -> Any:
@@ -180,6 +268,8 @@ class Settings(BaseSettings):
             raise ValueError("clerk_issuer is required when auth_mode uses Clerk")
         if self.embedding_provider == "openai" and self.embedding_url is None:
             raise ValueError("embedding_url is required when embedding_provider is 'openai'")
+        if self.embedding_fallback_provider is not None and self.embedding_fallback_url is None:
+            raise ValueError("embedding_fallback_url is required with embedding_fallback_provider")
         return self
 
     @property

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from qdrant_client import AsyncQdrantClient, models
+
+T = TypeVar("T")
 
 # Point ids are uuid5 in this namespace, so the same chunk of the same source always
 # lands on the same point and re-ingesting creates no duplicates.
@@ -37,6 +40,19 @@ class Passage:
     score: float
 
 
+class CallGuard(Protocol):
+    """Runs one logical call with retries, a circuit and a bulkhead (`server.resilience`)."""
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Return `fn()`'s result, retried as the upstream's policy allows."""
+        ...
+
+
+class _Unguarded:
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        return await fn()
+
+
 def point_id(tenant: str, chunk: Chunk) -> str:
     """Return the deterministic point id of a chunk for a tenant."""
     return str(uuid.uuid5(POINT_NAMESPACE, f"{tenant}\x1f{chunk.source}\x1f{chunk.index}"))
@@ -45,10 +61,21 @@ def point_id(tenant: str, chunk: Chunk) -> str:
 class KnowledgeBase:
     """Chunks and their vectors in Qdrant collections, always scoped to a tenant."""
 
-    def __init__(self, client: AsyncQdrantClient, *, index_payload: bool = True) -> None:
-        """Wrap a client; `index_payload=False` for local mode, which ignores payload indexes."""
+    def __init__(
+        self,
+        client: AsyncQdrantClient,
+        *,
+        index_payload: bool = True,
+        guard: CallGuard | None = None,
+    ) -> None:
+        """Wrap a client; `index_payload=False` for local mode, which ignores payload indexes.
+
+        `guard` runs each method as one logical call (retried whole: every write here is
+        idempotent, by point id or by filter). `ping` bypasses it, for health checks.
+        """
         self._client = client
         self._index_payload = index_payload
+        self._guard: CallGuard = guard or _Unguarded()
 
     async def ensure_collection(self, name: str, vector_size: int) -> None:
         """Create the collection with cosine distance if it does not exist.
@@ -56,6 +83,9 @@ class KnowledgeBase:
         Raises:
             ValueError: when it exists with another vector size (another embedding model).
         """
+        await self._guard.call(lambda: self._ensure_collection(name, vector_size))
+
+    async def _ensure_collection(self, name: str, vector_size: int) -> None:
         if await self._client.collection_exists(name):
             info = await self._client.get_collection(name)
             vectors = info.config.params.vectors
@@ -95,11 +125,14 @@ class KnowledgeBase:
             )
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
-        await self._client.upsert(collection, points=points, wait=True)
+        await self._guard.call(lambda: self._client.upsert(collection, points=points, wait=True))
         return [str(point.id) for point in points]
 
     async def prune_source(self, collection: str, tenant: str, source: str, keep: int) -> None:
         """Delete chunks of `source` past index `keep`, left over from a longer old version."""
+        await self._guard.call(lambda: self._delete_from(collection, tenant, source, keep))
+
+    async def _delete_from(self, collection: str, tenant: str, source: str, keep: int) -> None:
         await self._client.delete(
             collection,
             points_selector=models.Filter(
@@ -116,6 +149,11 @@ class KnowledgeBase:
         self, collection: str, tenant: str, vector: Sequence[float], top_k: int
     ) -> list[Passage]:
         """Return the tenant's `top_k` nearest chunks; an absent collection has none."""
+        return await self._guard.call(lambda: self._search(collection, tenant, vector, top_k))
+
+    async def _search(
+        self, collection: str, tenant: str, vector: Sequence[float], top_k: int
+    ) -> list[Passage]:
         if not await self._client.collection_exists(collection):
             return []
         response = await self._client.query_points(
@@ -139,6 +177,9 @@ class KnowledgeBase:
 
     async def count(self, collection: str, tenant: str) -> int:
         """Return how many chunks the tenant has in the collection."""
+        return await self._guard.call(lambda: self._count(collection, tenant))
+
+    async def _count(self, collection: str, tenant: str) -> int:
         if not await self._client.collection_exists(collection):
             return 0
         result = await self._client.count(

@@ -39,6 +39,9 @@ class RagState(RagInput, RagOutput):
 
     messages: Annotated[list[AnyMessage], add_messages]
     """Every question and answer of the thread, so a thread id continues a conversation."""
+    model: str
+    """The chat model alias that answered the last question (the other one when the
+    requested one failed)."""
 
 
 class RagRequest(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from langchain_core.messages import AnyMessage
+from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.graph.message import add_messages
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from typing_extensions import TypedDict
 
 from graphs.rag.state import Source, SourceModel
@@ -26,6 +26,8 @@ class RagChatOutput(TypedDict, total=False):
     """The conversation, ending with the answer."""
     sources: list[Source]
     """The retrieved passages, best first."""
+    model: str
+    """The chat model alias that answered (the other one when the requested one failed)."""
 
 
 class RagChatState(RagChatInput, RagChatOutput, total=False):
@@ -43,12 +45,24 @@ class ChatRequest(BaseModel):
     messages: list[AnyMessage] = Field(min_length=1, description="Messages to add to the thread.")
 
 
+class RagChatRequest(ChatRequest):
+    """A rag-chat turn, which must ask something: its last user message is the question."""
+
+    @model_validator(mode="after")
+    def _has_a_question(self) -> RagChatRequest:
+        # Checked here, before the run: the graph's own check can only fail the run (a 500,
+        # or an error event mid-stream), found by Schemathesis.
+        if not any(isinstance(m, HumanMessage) and str(m.content).strip() for m in self.messages):
+            raise ValueError("send a user message with the question (type 'human', non-blank)")
+        return self
+
+
 class ChatReply(BaseModel):
     """The thread after the turn."""
 
     messages: list[AnyMessage]
     sources: list[SourceModel] = Field(default_factory=list)
     model: str | None = None
-    """The chat model alias that answered (agent only)."""
+    """The chat model alias that answered."""
     interrupts: list[Any] = Field(default_factory=list, alias="__interrupt__")
     """Approvals the run waits for (agent only)."""

@@ -29,6 +29,8 @@ from ag_ui.core import (
 )
 from ag_ui.encoder import EventEncoder
 
+from server.guards.runs import RunTimedOut
+
 log = logging.getLogger("orca.agui")
 
 PROTOCOL_VERSION = "1.0"
@@ -162,6 +164,11 @@ async def ruled(events: AsyncIterator[BaseEvent], rules: RunRules) -> AsyncItera
         async for event in events:
             for admitted in rules.admit(event):
                 yield admitted
+    except RunTimedOut as timed_out:  # the run was cancelled at its deadline
+        log.warning("AG-UI run %s stopped: %s", rules.run_id, timed_out)
+        for admitted in rules.fail("RUN_TIMEOUT", str(timed_out)):
+            yield admitted
+        return
     except Exception as exc:  # noqa: BLE001 - the stream must end with a terminal event
         log.exception("AG-UI run %s failed", rules.run_id)
         for admitted in rules.fail("RUN_FAILED", f"the run failed: {type(exc).__name__}: {exc}"):

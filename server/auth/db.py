@@ -42,7 +42,7 @@ class PostgresDatabase:
 
     async def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Execute on a pooled connection."""
-        async with self.pool.connection(timeout=5) as connection:
+        async with self.pool.connection() as connection:
             cursor = await connection.execute(sql, params)  # type: ignore[arg-type]
             if cursor.description is None:
                 return []

@@ -40,6 +40,10 @@ class ApiError(Exception):
         self.retry_after = retry_after
         self.extra_headers: dict[str, str] = {}
         """More response headers, e.g. `WWW-Authenticate` on a 401."""
+        self.upstream_status: int | None = None
+        """The provider's own HTTP status, when this error reports one (for the retry policy)."""
+        self.upstream_retry_after: float | None = None
+        """The provider's own `Retry-After`, when it sent one (the retry loop honours it)."""
 
     @property
     def type(self) -> str:

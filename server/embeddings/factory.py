@@ -18,48 +18,17 @@ L2_POOL_MAX = 4
 @asynccontextmanager
 async def open_embedder(settings: Settings) -> AsyncIterator[Embedder]:
     """Yield the provider the settings name, with one pooled client; close it on exit."""
-    embedder: Embedder
-    if settings.embedding_provider == "local":
-        from server.embeddings.local_provider import LocalEmbedder, load_minilm
-
-        model = await asyncio.to_thread(load_minilm)
-        embedder = LocalEmbedder(
-            model,
-            truncate=settings.embedding_truncate,
-            max_input_tokens=settings.embedding_max_input_tokens,
-        )
-    elif settings.embedding_provider == "ollama":
-        import ollama
-
-        from server.embeddings.ollama_provider import OllamaEmbedder
-
-        url = str(settings.ollama_url).rstrip("/")
-        embedder = OllamaEmbedder(
-            ollama.AsyncClient(host=url, timeout=settings.upstream_timeout_s),
-            settings.embedding_model,
-            url=url,
-            timeout_s=settings.upstream_timeout_s,
-            truncate=settings.embedding_truncate,
-            max_input_tokens=settings.embedding_max_input_tokens,
-            max_concurrency=settings.embedding_max_inflight,
-        )
-    else:
-        import aiohttp
-
-        from server.embeddings.openai_provider import OpenAIEmbedder
-
-        connector = aiohttp.TCPConnector(limit=settings.embedding_max_inflight * 2)
-        embedder = OpenAIEmbedder(
-            aiohttp.ClientSession(connector=connector),
-            settings.embedding_model,
-            url=str(settings.embedding_url),
-            api_key=settings.llm_api_key.get_secret_value(),
-            timeout_s=settings.upstream_timeout_s,
-            version=settings.embedding_version,
-            truncate=settings.embedding_truncate,
-            max_input_tokens=settings.embedding_max_input_tokens,
-            max_concurrency=settings.embedding_max_inflight,
-        )
+    embedder = await build_embedder(
+        settings,
+        provider=settings.embedding_provider,
+        model=settings.embedding_model,
+        url=str(
+            settings.ollama_url
+            if settings.embedding_provider == "ollama"
+            else settings.embedding_url
+        ),
+        version=settings.embedding_version,
+    )
     try:
         yield embedder
     finally:
@@ -67,8 +36,75 @@ async def open_embedder(settings: Settings) -> AsyncIterator[Embedder]:
 
 
 @asynccontextmanager
+async def open_fallback_embedder(settings: Settings) -> AsyncIterator[Embedder | None]:
+    """Yield the fallback provider the settings name, or None when there is none."""
+    if settings.embedding_fallback_provider is None:
+        yield None
+        return
+    embedder = await build_embedder(
+        settings,
+        provider=settings.embedding_fallback_provider,
+        model=settings.embedding_fallback_model or settings.embedding_model,
+        url=str(settings.embedding_fallback_url),
+        version=settings.embedding_fallback_version,
+    )
+    try:
+        yield embedder
+    finally:
+        await embedder.aclose()
+
+
+async def build_embedder(
+    settings: Settings, *, provider: str, model: str, url: str, version: str
+) -> Embedder:
+    """Return one provider with its own pooled client (the caller closes it)."""
+    if provider == "local":
+        from server.embeddings.local_provider import LocalEmbedder, load_minilm
+
+        return LocalEmbedder(
+            await asyncio.to_thread(load_minilm),
+            truncate=settings.embedding_truncate,
+            max_input_tokens=settings.embedding_max_input_tokens,
+        )
+    if provider == "ollama":
+        import ollama
+
+        from server.embeddings.ollama_provider import OllamaEmbedder
+
+        url = url.rstrip("/")
+        return OllamaEmbedder(
+            ollama.AsyncClient(host=url, timeout=settings.upstream_timeout_s),
+            model,
+            url=url,
+            timeout_s=settings.upstream_timeout_s,
+            truncate=settings.embedding_truncate,
+            max_input_tokens=settings.embedding_max_input_tokens,
+            max_concurrency=settings.embedding_max_inflight,
+        )
+    import aiohttp
+
+    from server.embeddings.openai_provider import OpenAIEmbedder
+
+    connector = aiohttp.TCPConnector(limit=settings.embedding_max_inflight * 2)
+    return OpenAIEmbedder(
+        aiohttp.ClientSession(connector=connector),
+        model,
+        url=url,
+        api_key=settings.llm_api_key.get_secret_value(),
+        timeout_s=settings.upstream_timeout_s,
+        version=version,
+        truncate=settings.embedding_truncate,
+        max_input_tokens=settings.embedding_max_input_tokens,
+        max_concurrency=settings.embedding_max_inflight,
+    )
+
+
+@asynccontextmanager
 async def open_gateway(
-    settings: Settings, embedder: Embedder, observer: GatewayObserver | None = None
+    settings: Settings,
+    embedder: Embedder,
+    observer: GatewayObserver | None = None,
+    fallback: Embedder | None = None,
 ) -> AsyncIterator[EmbeddingGateway]:
     """Yield the gateway with L1, and L2 when PostgreSQL is configured (migrated already)."""
     async with AsyncExitStack() as stack:
@@ -102,6 +138,7 @@ async def open_gateway(
                 queue_timeout_s=settings.embedding_queue_timeout_s,
             ),
             observer=observer,
+            fallback=fallback,
         )
         stack.push_async_callback(gateway.aclose)
         yield gateway

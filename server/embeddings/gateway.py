@@ -37,6 +37,8 @@ class EmbeddingResult:
     """Distinct inputs served from a cache layer."""
     misses: int
     """Distinct inputs computed (or joined while being computed) for this request."""
+    identity: str = ""
+    """The model that made the vectors (`ModelInfo.identity`): the fallback's when it answered."""
 
     @property
     def cache_status(self) -> CacheStatus:
@@ -83,16 +85,27 @@ class EmbeddingGateway:
         shared: PostgresCache | None = None,
         limits: BatchLimits | None = None,
         observer: GatewayObserver | None = None,
+        fallback: Embedder | None = None,
     ) -> None:
         limits = limits or BatchLimits()
         self.observer = observer or GatewayObserver()
         self.embedder = embedder
+        self.fallback = fallback
+        """A second provider that answers whole requests while this one fails."""
+        self.fallbacks = 0
+        """Requests the fallback answered."""
         self.aliases = list(dict.fromkeys(aliases))
         self.truncatable = truncatable
         self.memory = memory or MemoryCache(0)
         self.shared = shared
         self.stats = shared.stats if shared else CacheStats()
-        self.batcher = MicroBatcher(
+        self.batcher = self._batcher(embedder, limits)
+        self.fallback_batcher = self._batcher(fallback, limits) if fallback else None
+        self._writes: set[asyncio.Task[None]] = set()
+        self._dimensions: int | None = None
+
+    def _batcher(self, embedder: Embedder, limits: BatchLimits) -> MicroBatcher:
+        return MicroBatcher(
             embedder,
             on_computed=self._store,
             max_batch=limits.max_batch,
@@ -102,7 +115,6 @@ class EmbeddingGateway:
             queue_timeout_s=limits.queue_timeout_s,
             on_batch=self.observer.batch,
         )
-        self._writes: set[asyncio.Task[None]] = set()
 
     def check_model(self, model: str) -> None:
         """Raise OpenAI's 404 unless `model` is one of this gateway's aliases."""
@@ -111,20 +123,58 @@ class EmbeddingGateway:
 
     async def describe(self) -> ModelInfo:
         """Return the model's identity and native size."""
-        return await self.embedder.describe()
+        info = await self.embedder.describe()
+        self._dimensions = info.dimensions
+        return info
 
     async def embed(
         self, texts: list[str], *, dimensions: int | None = None, use_cache: bool = True
     ) -> EmbeddingResult:
         """Embed `texts`; row i of the result is the vector of `texts[i]`.
 
+        A whole request is answered by one model: when the provider fails (5xx, or its
+        circuit is open) and a fallback is configured, the fallback embeds every input,
+        under cache keys of its own identity.
+
         Raises:
             ApiError: 400 for a bad `dimensions` or a refused input (naming its index),
-                503/504/502 when the provider is overloaded, down or failing.
+                503/504/502 when the provider (and the fallback) is overloaded, down or failing.
         """
-        info = await self.describe()
-        self._check_dimensions(info, dimensions)
         self.observer.inputs(len(texts))
+        try:
+            return await self._embed(self.embedder, self.batcher, texts, dimensions, use_cache)
+        except ApiError as failure:
+            if self.fallback is None or self.fallback_batcher is None:
+                raise
+            if failure.status < 500 or failure.code == "server_overloaded":
+                raise
+            info = await self.fallback.describe()
+            if self._dimensions is not None and info.dimensions != self._dimensions:
+                # Vectors of another size would break every collection built so far.
+                log.error(
+                    "embedding fallback gives %d-d vectors, not %d: not used",
+                    info.dimensions,
+                    self._dimensions,
+                )
+                raise
+            log.warning("embedding provider failed (%s); the fallback answers", failure.message)
+            self.fallbacks += 1
+            return await self._embed(
+                self.fallback, self.fallback_batcher, texts, dimensions, use_cache
+            )
+
+    async def _embed(
+        self,
+        embedder: Embedder,
+        batcher: MicroBatcher,
+        texts: list[str],
+        dimensions: int | None,
+        use_cache: bool,
+    ) -> EmbeddingResult:
+        info = await embedder.describe()
+        if embedder is self.embedder:
+            self._dimensions = info.dimensions
+        self._check_dimensions(info, dimensions)
         if not texts:
             empty = np.zeros((0, dimensions or info.dimensions), dtype=np.float32)
             return EmbeddingResult(vectors=empty, prompt_tokens=0, hits=0, misses=0)
@@ -137,7 +187,7 @@ class EmbeddingGateway:
         missing = {key: unique[i] for i, key in enumerate(keys) if key not in found}
         self.stats.misses += len(missing)
         try:
-            found.update(await self.batcher.run(missing))
+            found.update(await batcher.run(missing))
         except FailedInput as failure:
             raise self._explain(failure, keys, unique, texts) from None
         matrix = np.stack([found[key].vector for key in keys])
@@ -150,6 +200,7 @@ class EmbeddingGateway:
             prompt_tokens=int(tokens[inverse].sum()),
             hits=hits,
             misses=len(missing),
+            identity=info.identity,
         )
 
     def _check_dimensions(self, info: ModelInfo, dimensions: int | None) -> None:
@@ -213,4 +264,6 @@ class EmbeddingGateway:
     async def aclose(self) -> None:
         """Stop the batcher and finish the cache writes (the opener closes the provider)."""
         await self.batcher.aclose()
+        if self.fallback_batcher is not None:
+            await self.fallback_batcher.aclose()
         await self.drain()

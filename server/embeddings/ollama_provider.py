@@ -103,6 +103,12 @@ class OllamaEmbedder:
         return Embedded(vectors=unit_rows(vectors), tokens=apportion(total, texts))
 
     def _translate(self, exc: Exception) -> errors.ApiError:
+        error = self._explain(exc)
+        if isinstance(exc, ollama.ResponseError):
+            error.upstream_status = exc.status_code  # for the retry policy
+        return error
+
+    def _explain(self, exc: Exception) -> errors.ApiError:
         if isinstance(exc, ollama.ResponseError):
             message = str(exc.error)
             if exc.status_code == 400 and "context length" in message:

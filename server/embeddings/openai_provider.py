@@ -98,7 +98,14 @@ class OpenAIEmbedder:
         return Embedded(vectors=unit_rows(vectors), tokens=apportion(total, texts))
 
     def _refusal(self, status: int, payload: bytes, headers: Any) -> errors.ApiError:
-        message = _error_message(payload)
+        error = self._explain(status, _error_message(payload), headers)
+        # The retry policy reads the server's own status and Retry-After, not ours.
+        error.upstream_status = status
+        if headers.get("Retry-After"):
+            error.upstream_retry_after = _retry_after(headers.get("Retry-After"))
+        return error
+
+    def _explain(self, status: int, message: str, headers: Any) -> errors.ApiError:
         if status in (429, 503):
             retry_after = _retry_after(headers.get("Retry-After"))
             return errors.upstream_unavailable(self._what, message, retry_after=retry_after)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from langchain_core.language_models import BaseChatModel
 
 from nodes.catalog import ModelCatalog
@@ -32,6 +33,7 @@ async def build_chat_models(settings: Settings) -> tuple[dict[str, BaseChatModel
             model=settings.chat_ollama_model,
             base_url=str(settings.ollama_url).rstrip("/"),
             num_predict=settings.chat_max_tokens,
+            client_kwargs={"timeout": _timeout(settings)},
         )
         label = f"ollama:{settings.chat_ollama_model}"
         return dict.fromkeys(CHAT_ALIASES, model), dict.fromkeys(CHAT_ALIASES, label)
@@ -48,12 +50,20 @@ async def build_chat_models(settings: Settings) -> tuple[dict[str, BaseChatModel
             model=name,
             base_url=str(url),
             api_key=settings.llm_api_key,
-            timeout=settings.upstream_timeout_s,
+            timeout=_timeout(settings),
+            # The guard (server/resilience) is the one retry loop; the SDK's own two
+            # retries would multiply its attempts (research: reliability.md §2.1).
+            max_retries=0,
             max_tokens=settings.chat_max_tokens,
             temperature=0,
         )
         labels[alias] = f"openai:{name}@{url}"
     return chat, labels
+
+
+def _timeout(settings: Settings) -> httpx.Timeout:
+    """Connect quickly or fail; one attempt may take `upstream_timeout_s` in all."""
+    return httpx.Timeout(settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s)
 
 
 @asynccontextmanager

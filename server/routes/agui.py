@@ -23,6 +23,7 @@ from server.agui.runs import ActiveRuns, ThreadBusy
 from server.agui.stream import RunRules, ruled, sse_frames
 from server.auth.ownership import ThreadNotFound
 from server.deps import IdentityDep, ResourcesDep, SettingsDep
+from server.guards.runs import RunLimits
 from server.observability.runs import RunTelemetry
 
 router = APIRouter(prefix="/agui", tags=["AG-UI"])
@@ -90,11 +91,12 @@ async def run_workflow(
         tenant=identity.tenant,
     )
     telemetry: RunTelemetry = request.app.state.telemetry
+    limits = RunLimits.from_settings(settings)
     agent = OrcaAgent(
         name=workflow,
         graph=resources.graphs[workflow],
         context=context,
-        config=telemetry.config_for(workflow),
+        config=limits.apply(telemetry.config_for(workflow)),
     )
     keepalive_s = getattr(request.app.state, "agui_keepalive_s", KEEPALIVE_S)
 
@@ -102,7 +104,8 @@ async def run_workflow(
         try:
             async with telemetry.run(workflow, "agui", body.thread_id, streaming=True) as record:
                 rules = RunRules(body.thread_id, body.run_id)
-                async for frame in sse_frames(ruled(agent.run(body), rules), keepalive_s):
+                events = ruled(limits.bounded(agent.run(body)), rules)
+                async for frame in sse_frames(events, keepalive_s):
                     yield frame
                 record.outcome = rules.outcome
         finally:

@@ -15,7 +15,9 @@ from graphs.context import Context
 from server.auth.identity import ANONYMOUS, Identity
 from server.auth.ownership import ThreadNotFound
 from server.deps import get_identity, resources_of
+from server.guards.runs import RunLimits
 from server.served import ServedWorkflow
+from server.served_body import RunBodyCheck
 from server.settings import Settings
 
 # Until auth lands every caller shares one tenant; the server, never the caller, sets it.
@@ -39,11 +41,15 @@ def mount_workflows(app: FastAPI, settings: Settings) -> None:
         add_routes(
             app,
             ServedWorkflow(
-                spec=spec, resolve=resolve, defaults=defaults, telemetry=app.state.telemetry
+                spec=spec,
+                resolve=resolve,
+                defaults=defaults,
+                telemetry=app.state.telemetry,
+                limits=RunLimits.from_settings(settings),
             ),
             path=f"/workflows/{spec.name}",
             per_req_config_modifier=assign_run_config,
-            dependencies=[Depends(get_identity)],
+            dependencies=[Depends(get_identity), Depends(RunBodyCheck(spec.request_type))],
         )
 
 

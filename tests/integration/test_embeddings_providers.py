@@ -37,6 +37,7 @@ async def orca(upstream: tuple[str, FastAPI], tmp_path: Path) -> AsyncIterator[o
         embedding_url=f"{url}/v1",
         embedding_version="2026-11",
         upstream_timeout_s=1.0,
+        retry_attempts=1,  # how each fault reaches the client; retries: test_embedding_fallback
     )
     async with serving(create_app(settings, models=fake_models())) as http:
         yield openai.AsyncOpenAI(

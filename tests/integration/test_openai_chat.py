@@ -122,4 +122,6 @@ async def test_llm_server_down_is_a_503_naming_it(tmp_path: Path) -> None:
             "/workflows/rag/invoke", json={"input": {"question": "Falcon facts."}}
         )
         assert response.status_code == 503
-        assert "model server is unavailable" in response.json()["detail"]
+        # LLM-01 failed, then LLM-02 (the same server here), each after its retries.
+        assert "llm-02 is unavailable" in response.json()["detail"]
+        assert response.headers["retry-after"] == "5"

@@ -36,3 +36,22 @@ def test_serve_with_a_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyP
     assert result.exit_code == 1
     assert "ORCA_QDRANT_URL" in result.output
     assert "Traceback" not in result.output
+
+
+def test_serve_believes_forwarded_for_only_from_the_trusted_proxies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvicorn
+
+    import server.app
+    import server.observability.logs
+
+    served: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
+    monkeypatch.setattr(server.app, "create_app", lambda settings: None)
+    monkeypatch.setattr(server.observability.logs, "configure_logging", lambda **_: None)
+    assert runner.invoke(app, ["serve"]).exit_code == 0
+    assert served["forwarded_allow_ips"] == []  # not uvicorn's default, every loopback peer
+    monkeypatch.setenv("ORCA_TRUSTED_PROXIES", '["10.0.0.0/8", "127.0.0.1"]')
+    assert runner.invoke(app, ["serve"]).exit_code == 0
+    assert served["forwarded_allow_ips"] == ["10.0.0.0/8", "127.0.0.1/32"]

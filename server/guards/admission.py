@@ -1,0 +1,129 @@
+"""Admit a request or refuse it with 429, by the class of its route and who is asking.
+
+`Guards.admit` is an app-wide FastAPI dependency, so every API route, LangServe's
+included, passes through it once its route is known. Route classes:
+
+- exempt: `/health*` and `/metrics`, which probes and scrapers call on a schedule;
+- runs: `POST /agui/{workflow}` and LangServe's `invoke`, `batch` and `stream*`, which count
+  against `ORCA_RATE_LIMIT_RUNS` on top of `ORCA_RATE_LIMIT`;
+- streams (AG-UI and LangServe `stream*`), which also hold one of the caller's
+  `ORCA_MAX_STREAMS_PER_IDENTITY` slots until the response ends or the client goes away
+  (FastAPI closes a dependency's `yield` after the response has been sent);
+- everything else counts against `ORCA_RATE_LIMIT`.
+
+Whom a request counts against is the `key` function's answer: the client address until
+requests carry an identity (`server/auth`), which plugs in through `create_app(limit_key=)`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from limits import RateLimitItem
+
+from server.embeddings.errors import ApiError
+from server.guards.rates import RateLimiter, parse_limits
+from server.guards.streams import StreamSlots
+from server.settings import Settings
+
+LimitKey = Callable[[Request], Awaitable[str]]
+"""Return whom a request counts against (an identity id, or the client address)."""
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+EXEMPT_PREFIXES = ("/health", "/metrics")
+RUN_ENDPOINTS = {"invoke", "batch"}
+STREAM_ENDPOINTS = {"stream", "stream_log", "stream_events"}
+
+
+class RouteClass(enum.Enum):
+    """What a route costs its caller."""
+
+    EXEMPT = "exempt"
+    GENERAL = "general"
+    RUN = "run"
+    STREAM = "stream"
+
+
+def classify(method: str, template: str) -> RouteClass:
+    """Return the class of a route, from its method and path template."""
+    if template.startswith(EXEMPT_PREFIXES):
+        return RouteClass.EXEMPT
+    if method != "POST":
+        return RouteClass.GENERAL
+    parts = template.strip("/").split("/")
+    if parts[0] == "agui" and len(parts) == 2:
+        return RouteClass.STREAM
+    if parts[0] == "workflows" and parts[-1] in STREAM_ENDPOINTS:
+        return RouteClass.STREAM
+    if parts[0] == "workflows" and parts[-1] in RUN_ENDPOINTS:
+        return RouteClass.RUN
+    return RouteClass.GENERAL
+
+
+class Guards:
+    """Rate limits and stream slots, keyed by `key(request)`."""
+
+    def __init__(self, settings: Settings, key: LimitKey) -> None:
+        self.key = key
+        self.rates = RateLimiter(str(settings.redis_url) if settings.redis_url else None)
+        self.limits = parse_limits(settings.rate_limit)
+        self.run_limits = parse_limits(settings.rate_limit_runs)
+        self.streams = StreamSlots(settings.max_streams_per_identity)
+
+    async def admit(self, request: Request) -> AsyncIterator[None]:
+        """FastAPI dependency: count the request, and hold a stream slot while it streams.
+
+        Raises:
+            ApiError: 429 with `Retry-After` over a rate limit or the stream cap.
+        """
+        route: Any = request.scope.get("route")
+        kind = classify(request.method, str(getattr(route, "path", request.url.path)))
+        if kind is RouteClass.EXEMPT:
+            yield
+            return
+        key = await self.key(request)
+        await self._count(self.limits, "all", key)
+        if kind is not RouteClass.GENERAL:
+            await self._count(self.run_limits, "runs", key)
+        if kind is RouteClass.STREAM:
+            with self.streams.hold(key):
+                yield
+        else:
+            yield
+
+    async def _count(self, limits: list[RateLimitItem], bucket: str, key: str) -> None:
+        if not limits:
+            return
+        wait = await self.rates.hit(limits, bucket, key)
+        if wait is not None:
+            what = "runs" if bucket == "runs" else "requests"
+            seconds = math.ceil(wait)  # rounded up: a retry on the hint must get in
+            raise ApiError(
+                429,
+                f"Too many {what}: the limit is {_describe(limits)} per caller; "
+                f"retry in {seconds} s.",
+                code="rate_limit_exceeded",
+                retry_after=seconds,
+            )
+
+    def around(self, lifespan: Lifespan) -> Lifespan:
+        """Return `lifespan` followed by closing the rate-limit store."""
+
+        @asynccontextmanager
+        async def guarded(app: FastAPI) -> AsyncIterator[None]:
+            try:
+                async with lifespan(app):
+                    yield
+            finally:
+                await self.rates.aclose()
+
+        return guarded
+
+
+def _describe(limits: list[RateLimitItem]) -> str:
+    return " and ".join(str(item) for item in limits)

@@ -1,0 +1,31 @@
+"""Cross-origin calls from browsers, only from the origins configured.
+
+No origins (the default) means no CORS middleware and no CORS headers: browsers then refuse
+cross-origin calls, which is the safe answer for a service that holds threads and keys.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from server.settings import Settings
+
+REQUEST_HEADERS = ["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"]
+"""What AG-UI clients (`@ag-ui/client`'s `HttpAgent`) and API-key callers send."""
+EXPOSED_HEADERS = ["X-Request-ID", "Retry-After"]
+"""What a page may read from answers: the id to quote in a report, the wait after 429/503."""
+
+
+def add_cors(app: FastAPI, settings: Settings) -> None:
+    """Allow the configured origins, if any; call it last, so CORS wraps every answer."""
+    if not settings.cors_origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=REQUEST_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )

@@ -1,0 +1,134 @@
+"""Check a LangServe run request before LangServe reads it, so a bad one is 422, not 500.
+
+LangServe 0.3 validates run bodies only in part. Schemathesis found these answered with 500
+(`tests/unit/server/test_openapi_fuzz.py`):
+
+- a body that is not UTF-8: `request.json()` raises `UnicodeDecodeError`, and LangServe
+  catches only `JSONDecodeError`;
+- `"config": null`, or a `batch` config that is neither an object nor a list of them;
+- `batch` inputs that fail validation: they are validated outside LangServe's translation
+  of validation errors;
+- messages whose LangChain validators raise `TypeError` (e.g. a tool call with unknown
+  keys) instead of a validation error;
+- strings with lone surrogates, integers beyond 64 bits, NaN: valid in Python's JSON, but
+  neither the checkpointer (msgpack) nor LangServe's event stream (orjson) can write them.
+
+The body is parsed with `Request.json()`, whose result Starlette keeps, so LangServe reuses
+this parse instead of reading the body again.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+SINGLE_RUN_ENDPOINTS = {"invoke", "stream", "stream_log", "stream_events"}
+INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
+
+
+class RunBodyCheck:
+    """FastAPI dependency checking the body of a workflow's run endpoints."""
+
+    def __init__(self, request_type: type[BaseModel]) -> None:
+        self.request_type = request_type
+
+    async def __call__(self, request: Request) -> None:
+        """Refuse a run body LangServe would fail on.
+
+        Raises:
+            RequestValidationError: 422, saying what is wrong and where.
+        """
+        endpoint = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        if request.method != "POST" or endpoint not in {*SINGLE_RUN_ENDPOINTS, "batch"}:
+            return
+        try:
+            body = await request.json()
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+            raise invalid((), "Invalid JSON body: send JSON text in UTF-8") from None
+        unstorable = find_unstorable(body)
+        if unstorable is not None:
+            raise invalid(*unstorable)
+        if not isinstance(body, dict):
+            raise invalid((), "the body must be a JSON object")
+        if endpoint == "batch":
+            self._check_batch(body)
+        else:
+            _check_config(body.get("config", {}), ("config",))
+            self._check_input(body.get("input"), ("input",))
+
+    def _check_batch(self, body: dict[str, Any]) -> None:
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list):
+            raise invalid(("inputs",), "'inputs' must be a list of inputs")
+        config = body.get("config", {})
+        if isinstance(config, list):
+            if len(config) != len(inputs):
+                raise invalid(("config",), "give one config per input, or a single config")
+            for index, item in enumerate(config):
+                _check_config(item, ("config", index))
+        else:
+            _check_config(config, ("config",))
+        for index, item in enumerate(inputs):
+            self._check_input(item, ("inputs", index))
+
+    def _check_input(self, value: Any, where: tuple[Any, ...]) -> None:
+        try:
+            self.request_type.model_validate(value)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False, include_context=False)
+            for error in errors:
+                error["loc"] = ("body", *where, *error["loc"])
+            raise RequestValidationError(errors) from None
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            # LangChain's message validators raise these for shapes they do not expect.
+            raise invalid(where, f"not a valid input: {type(exc).__name__}: {exc}") from None
+
+
+def _check_config(config: Any, where: tuple[Any, ...]) -> None:
+    if not isinstance(config, dict):
+        raise invalid(where, "a config must be an object")
+
+
+def find_unstorable(value: Any) -> tuple[tuple[Any, ...], str] | None:
+    """Return where `value` holds something a checkpoint or event stream cannot write."""
+    pending: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, str):
+            if not _is_utf8(item):
+                return where, "text with a lone surrogate (not valid Unicode)"
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if not INT64_MIN <= item <= UINT64_MAX:
+                return where, "an integer beyond 64 bits"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return where, "NaN or infinity (not JSON)"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not _is_utf8(key):
+                    return where, "a key with a lone surrogate (not valid Unicode)"
+                pending.append((child, (*where, key)))
+        elif isinstance(item, list):
+            pending.extend((child, (*where, index)) for index, child in enumerate(item))
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def invalid(where: tuple[Any, ...], message: str) -> RequestValidationError:
+    """Return a 422 in FastAPI's validation format, located in the body."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", *where), "msg": message, "input": None}]
+    )

@@ -1,0 +1,91 @@
+"""Request bodies over the limit are 413, in the envelope of the surface."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
+
+from server.app import create_app
+from server.guards.body import BodySizeLimit
+from server.settings import Settings
+from tests.doubles.embedder import fake_embedder
+from tests.support import fake_models, serving
+
+LIMIT = 2048
+OPENAI_LIMIT = 4096
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    settings = settings.model_copy(
+        update={"max_body_bytes": LIMIT, "embedding_max_body_bytes": OPENAI_LIMIT}
+    )
+    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
+    async with serving(app) as client:
+        yield client
+
+
+async def chunks(size: int, piece: int = 512) -> AsyncIterator[bytes]:
+    """A body sent without Content-Length (chunked), `piece` bytes at a time."""
+    for start in range(0, size, piece):
+        yield b" " * min(piece, size - start)
+
+
+async def test_a_declared_body_over_the_limit_is_413_detail_and_closes(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/workflows/rag/invoke", content=b"{" + b" " * LIMIT + b"}")
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": f"Request body exceeds {LIMIT} bytes; send a smaller request."
+    }
+    assert response.headers["connection"] == "close"
+
+
+async def test_a_streamed_body_over_the_limit_is_413_once_it_crosses(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/agui/agent", content=chunks(LIMIT + 1))
+    assert response.status_code == 413
+    assert "detail" in response.json()
+
+
+@pytest.mark.parametrize("declared", [True, False])
+async def test_on_v1_the_413_is_openais_envelope(client: httpx.AsyncClient, declared: bool) -> None:
+    size = OPENAI_LIMIT + 1
+    body = b" " * size if declared else chunks(size)
+    response = await client.post("/v1/embeddings", content=body)
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and str(OPENAI_LIMIT) in error["message"]
+    assert response.headers["x-should-retry"] == "false"
+
+
+async def test_v1_keeps_the_larger_embeddings_limit(client: httpx.AsyncClient) -> None:
+    padding = " " * (LIMIT + 100)  # over ORCA_MAX_BODY_BYTES, under the embeddings limit
+    body = f'{{"model": "embed-01", "input": "Falcon"{padding}}}'
+    response = await client.post("/v1/embeddings", content=body.encode())
+    assert response.status_code == 200, response.text
+
+
+async def test_a_body_under_the_limit_is_served(client: httpx.AsyncClient) -> None:
+    response = await client.post("/workflows/ingest/invoke", json={"input": {"texts": ["Falcon."]}})
+    assert response.status_code == 200, response.text
+
+
+async def test_outside_a_route_the_middleware_answers_itself() -> None:
+    async def reader(scope: Scope, receive: Receive, send: Send) -> None:
+        body = await Request(scope, receive).body()  # raises BodyTooLarge, nobody handles it
+        await PlainTextResponse(str(len(body)))(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=BodySizeLimit(reader, limit=10, openai_limit=20))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        small = await http.post("/x", content=chunks(10, piece=4))
+        large = await http.post("/x", content=chunks(11, piece=4))
+        openai = await http.post("/v1/x", content=chunks(21, piece=4))
+    assert (small.status_code, small.text) == (200, "10")
+    assert large.status_code == 413 and "detail" in large.json()
+    assert openai.status_code == 413 and openai.json()["error"]["code"] is None

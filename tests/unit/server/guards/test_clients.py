@@ -1,0 +1,77 @@
+"""Whom a request counts against: X-Forwarded-For only from trusted proxies."""
+
+from ipaddress import ip_network
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+
+from server.auth.authenticate import unauthorized
+from server.auth.identity import ANONYMOUS, Identity
+from server.guards.clients import ClientAddress, IdentityOrAddress
+
+PROXIES = [ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32")]
+
+
+def scope(peer: str, *forwarded: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "client": (peer, 4321),
+        "headers": [(b"x-forwarded-for", value.encode()) for value in forwarded],
+    }
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        # From a trusted proxy: the rightmost address that is not a trusted proxy.
+        ("10.0.0.2", ["198.51.100.7"], "198.51.100.7"),
+        ("10.0.0.2", ["6.6.6.6, 198.51.100.7, 10.0.0.3"], "198.51.100.7"),
+        ("127.0.0.1", ["6.6.6.6", "198.51.100.7"], "198.51.100.7"),  # repeated headers
+        # Garbage stops the walk at the last address a trusted hop vouched for.
+        ("10.0.0.2", ["198.51.100.7, not-an-ip, 10.0.0.3"], "10.0.0.3"),
+        # Only trusted hops: the leftmost of them.
+        ("10.0.0.2", ["10.0.0.5, 10.0.0.3"], "10.0.0.5"),
+        # Without the header, the proxy itself.
+        ("10.0.0.2", [], "10.0.0.2"),
+        # From an untrusted peer the header cannot pick the key.
+        ("203.0.113.9", ["198.51.100.7"], "203.0.113.9"),
+        ("::1", ["198.51.100.7"], "::1"),
+    ],
+)
+def test_the_client_address(peer: str, forwarded: list[str], client: str) -> None:
+    assert ClientAddress(PROXIES).of(scope(peer, *forwarded)) == client
+
+
+def test_with_no_trusted_proxy_the_header_is_ignored() -> None:
+    assert ClientAddress().of(scope("127.0.0.1", "198.51.100.7")) == "127.0.0.1"
+
+
+def test_a_scope_without_a_client_is_unknown() -> None:
+    assert ClientAddress(PROXIES).of({"type": "http", "headers": []}) == "unknown"
+
+
+async def test_an_identity_is_the_key_and_anonymous_or_refused_callers_their_address() -> None:
+    address = ClientAddress()
+    request = Request(scope("198.51.100.7"))
+
+    async def as_alice(request: Request) -> Identity:
+        return Identity(id="alice", kind="api_key")
+
+    async def as_anyone(request: Request) -> Identity:
+        return ANONYMOUS
+
+    async def refused(request: Request) -> Identity:
+        raise unauthorized("the API key is not valid")
+
+    assert await IdentityOrAddress(as_alice, address)(request) == "id:alice"
+    assert await IdentityOrAddress(as_anyone, address)(request) == "ip:198.51.100.7"
+    assert await IdentityOrAddress(refused, address)(request) == "ip:198.51.100.7"
+
+
+async def test_when_authentication_fails_on_its_side_the_address_is_the_key() -> None:
+    async def key_store_down(request: Request) -> Identity:
+        raise ConnectionError("PostgreSQL is down")
+
+    key = IdentityOrAddress(key_store_down, ClientAddress())
+    assert await key(Request(scope("198.51.100.7"))) == "ip:198.51.100.7"

@@ -1,0 +1,99 @@
+"""Run bodies LangServe used to answer with 500 (found by Schemathesis) are 422s."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from server.app import create_app
+from server.served_body import find_unstorable
+from server.settings import Settings
+from tests.doubles.embedder import fake_embedder
+from tests.support import fake_models, serving
+
+QUESTION = {"question": "Who led Project Falcon?"}
+BAD_TOOL_CALL = {
+    "type": "ai",
+    "content": "",
+    "tool_call_chunks": [{"name": "search", "args": "{}", "id": "c1", "index": 0, "surprise": 1}],
+}
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
+    async with serving(app) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/workflows/rag/invoke", b'{"input": {"question": "caf\xe9?"}}'),  # Latin-1, not UTF-8
+        ("/workflows/rag/c/N4XyA/batch", b"\xa1\xd8"),
+        ("/workflows/rag/invoke", b'{"input": {"question": "\\udb02?"}}'),  # lone surrogate
+        ("/workflows/rag/invoke", b'{"input": {"question": "x"}, "kwargs": {"n": 1e999}}'),
+        (
+            "/workflows/rag/stream_events",
+            b'{"input": {"question": "x", "n": 99999999999999999999}}',
+        ),
+        ("/workflows/rag/invoke", b'["input"]'),
+    ],
+)
+async def test_bodies_no_checkpoint_could_store_are_422(
+    client: httpx.AsyncClient, path: str, body: bytes
+) -> None:
+    response = await client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][0] == "body"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        ("/workflows/rag/invoke", {"input": QUESTION, "config": None}, ["body", "config"]),
+        ("/workflows/rag/batch", {"inputs": [QUESTION], "config": 7}, ["body", "config"]),
+        ("/workflows/rag/batch", {"inputs": [QUESTION], "config": [{}, {}]}, ["body", "config"]),
+        ("/workflows/rag/batch", {"inputs": QUESTION}, ["body", "inputs"]),
+        ("/workflows/rag/batch", {"inputs": [QUESTION, {"question": ""}]}, ["body", "inputs", 1]),
+        ("/workflows/ingest/batch", {"inputs": [{}]}, ["body", "inputs", 0]),
+        (
+            "/workflows/agent/invoke",
+            {"input": {"messages": [BAD_TOOL_CALL]}},
+            ["body", "input"],
+        ),
+    ],
+)
+async def test_envelopes_and_inputs_langserve_half_validates_are_422(
+    client: httpx.AsyncClient, path: str, body: dict[str, object], where: list[object]
+) -> None:
+    response = await client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][: len(where)] == where
+
+
+@pytest.mark.parametrize("endpoint", ["invoke", "stream"])
+async def test_a_rag_chat_turn_without_a_question_is_422_before_any_stream(
+    client: httpx.AsyncClient, endpoint: str
+) -> None:
+    body = {"input": {"messages": [{"type": "ai", "content": "I am the assistant."}]}}
+    response = await client.post(f"/workflows/rag-chat/{endpoint}", json=body)
+    assert response.status_code == 422
+    assert "user message" in response.text
+
+
+async def test_good_bodies_still_run(client: httpx.AsyncClient) -> None:
+    batch = await client.post("/workflows/rag/batch", json={"inputs": [QUESTION, QUESTION]})
+    chat = await client.post(
+        "/workflows/rag-chat/invoke",
+        json={"input": {"messages": [{"type": "human", "content": "Who led Falcon? 😀"}]}},
+    )
+    assert batch.status_code == 200, batch.text
+    assert chat.status_code == 200, chat.text
+
+
+def test_what_cannot_be_stored_is_located() -> None:
+    surrogate = "text with a lone surrogate (not valid Unicode)"
+    assert find_unstorable({"a": [1, "ok", {"b": "\udb02"}]}) == (("a", 2, "b"), surrogate)
+    assert find_unstorable({"n": 2**64}) == (("n",), "an integer beyond 64 bits")
+    assert find_unstorable({"n": -(2**63), "m": 2**64 - 1, "f": 1.5, "t": True}) is None
