@@ -185,6 +185,21 @@ def orca_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     }
 
 
+def stub_orca_env(data_dir: Path, port: int, stub: str, **extra: str) -> dict[str, str]:
+    """Return the environment of an Orca whose embeddings (and unused chat) go to the stub."""
+    return orca_env(
+        data_dir,
+        port,
+        ORCA_EMBEDDING_PROVIDER="openai",
+        ORCA_EMBEDDING_URL=f"{stub}/v1",
+        ORCA_EMBEDDING_MODEL="stub",
+        ORCA_CHAT_PROVIDER="openai",
+        ORCA_LLM01_URL=f"{stub}/v1",
+        ORCA_EMBEDDING_MAX_INFLIGHT="32",
+        **extra,
+    )
+
+
 def gateway_rows(args: argparse.Namespace, work: Path) -> list[Result]:
     """Measure upstream, Orca (cache off and hits) and LiteLLM in front of the same stub."""
     stub_port, orca_port, litellm_port = free_port(), free_port(), free_port()
@@ -198,16 +213,7 @@ def gateway_rows(args: argparse.Namespace, work: Path) -> list[Result]:
         results += measure(
             "upstream", f"{stub}/v1/embeddings", "stub", args.duration, unique=True, no_cache=False
         )
-        env = orca_env(
-            work / "orca",
-            orca_port,
-            ORCA_EMBEDDING_PROVIDER="openai",
-            ORCA_EMBEDDING_URL=f"{stub}/v1",
-            ORCA_EMBEDDING_MODEL="stub",
-            ORCA_CHAT_PROVIDER="openai",
-            ORCA_LLM01_URL=f"{stub}/v1",
-            ORCA_EMBEDDING_MAX_INFLIGHT="32",
-        )
+        env = stub_orca_env(work / "orca", orca_port, stub)
         orca = f"http://127.0.0.1:{orca_port}"
         with process([str(Path(sys.executable).with_name("orca")), "serve"], f"{orca}/health", env):
             results += measure(

@@ -17,7 +17,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from evals.bench_embeddings import Result, free_port, in_private_network, measure, orca_env, process
+from evals.bench_embeddings import (
+    Result,
+    free_port,
+    in_private_network,
+    measure,
+    process,
+    stub_orca_env,
+)
 
 
 def main() -> None:
@@ -38,15 +45,10 @@ def main() -> None:
         ):
             for enabled in ("true", "false"):
                 port = free_port()
-                env = orca_env(
+                env = stub_orca_env(
                     Path(work) / enabled,
                     port,
-                    ORCA_EMBEDDING_PROVIDER="openai",
-                    ORCA_EMBEDDING_URL=f"{stub}/v1",
-                    ORCA_EMBEDDING_MODEL="stub",
-                    ORCA_CHAT_PROVIDER="openai",
-                    ORCA_LLM01_URL=f"{stub}/v1",
-                    ORCA_EMBEDDING_MAX_INFLIGHT="32",
+                    stub,
                     ORCA_METRICS_ENABLED=enabled,
                     ORCA_LOG_LEVEL="WARNING",
                 )

@@ -20,20 +20,17 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import psycopg
 import pytest
 from fastapi import FastAPI
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
-from langgraph.graph.state import CompiledStateGraph
+from langchain_core.messages import HumanMessage
 from qdrant_client import QdrantClient, models
-from typing_extensions import TypedDict
 
 from checkpoints import CheckpointStore, open_checkpointer
 from server.migrations import migrate
+from tests.doubles.echo_graph import build_graph
 from tests.doubles.qdrant_snapshots import create_qdrant_double, pack
 from tests.support import live_server
 
@@ -41,23 +38,6 @@ pytestmark = pytest.mark.integration
 
 SCRIPTS = Path(__file__).parents[2] / "deploy" / "scripts"
 THREADS = {"alpha": ["first question", "second question"], "beta": ["only question"]}
-
-
-class State(TypedDict):
-    messages: Annotated[list[AnyMessage], add_messages]
-    """The conversation."""
-
-
-def reply(state: State) -> dict[str, Any]:
-    return {"messages": [AIMessage(f"echo: {state['messages'][-1].content}")]}
-
-
-def build_graph(checkpointer: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
-    builder = StateGraph(State)
-    builder.add_node("reply", reply)
-    builder.add_edge(START, "reply")
-    builder.add_edge("reply", END)
-    return builder.compile(checkpointer=checkpointer, name="echo")
 
 
 def free_port() -> int:

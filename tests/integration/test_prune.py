@@ -15,17 +15,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import psycopg
 import pytest
 import typer
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
+from langchain_core.messages import HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 from typer.testing import CliRunner
-from typing_extensions import TypedDict
 
 from checkpoints import CheckpointStore, open_checkpointer
 from checkpoints.prune import (
@@ -35,6 +32,7 @@ from checkpoints.prune import (
     prune_idle_threads,
 )
 from server.commands.prune import prune_command
+from tests.doubles.echo_graph import build_graph
 
 pytestmark = pytest.mark.integration
 
@@ -43,23 +41,6 @@ NEW = ("new-a",)
 MIXED = "mixed"
 """A thread whose first turn is old and whose second turn is recent: an active thread."""
 LONG_AGO = datetime.now(UTC) - timedelta(days=40)
-
-
-class State(TypedDict):
-    messages: Annotated[list[AnyMessage], add_messages]
-    """The conversation."""
-
-
-def reply(state: State) -> dict[str, Any]:
-    return {"messages": [AIMessage(f"echo: {state['messages'][-1].content}")]}
-
-
-def build_graph(checkpointer: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
-    builder = StateGraph(State)
-    builder.add_node("reply", reply)
-    builder.add_edge(START, "reply")
-    builder.add_edge("reply", END)
-    return builder.compile(checkpointer=checkpointer, name="echo")
 
 
 @pytest.fixture

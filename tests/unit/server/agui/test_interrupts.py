@@ -1,7 +1,6 @@
 """Approval through `interrupt()`: structured outcome, both resume channels, refusals."""
 
 import operator
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import httpx
@@ -14,22 +13,10 @@ from typing_extensions import TypedDict
 
 from graphs.context import Context
 from server.agui.agent import OrcaAgent
-from server.app import create_app
-from server.settings import Settings
-from tests.doubles.embedder import fake_embedder
-from tests.doubles.scripted_chat import scripted_models
-from tests.support import serving
 from tests.unit.server.agui.support import run_input, stream, user
 from tests.unit.server.agui.test_stream_rules import assert_well_formed
 
 pytestmark = pytest.mark.filterwarnings("ignore:forwardedProps.command.resume is deprecated")
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, models=scripted_models(), embedder=fake_embedder())
-    async with serving(app) as client:
-        yield client
 
 
 async def ask_to_save(

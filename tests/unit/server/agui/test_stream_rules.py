@@ -1,25 +1,11 @@
 """AG-UI 1.0 stream rules on `/agui/{workflow}`, over the scripted tool-calling model."""
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
-from server.app import create_app
-from server.settings import Settings
-from tests.doubles.embedder import fake_embedder
-from tests.doubles.scripted_chat import scripted_models
-from tests.support import serving
 from tests.unit.server.agui.support import Streamed, run_input, stream, user
 
 pytestmark = pytest.mark.filterwarnings("ignore:forwardedProps.command.resume is deprecated")
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, models=scripted_models(), embedder=fake_embedder())
-    async with serving(app) as client:
-        yield client
 
 
 def assert_well_formed(result: Streamed, thread_id: str) -> None:
