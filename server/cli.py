@@ -86,11 +86,16 @@ def serve(
         settings = load_settings()
     except SettingsError as exc:
         raise fail(str(exc)) from None
+    # The options win over the settings, and the app sees the result (its auth warning
+    # depends on the bound address).
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": port or settings.port}
+    )
     configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_config=None,  # configure_logging above owns the handlers
         access_log=False,  # one JSON line per request comes from the app instead
         # X-Forwarded-For from the same proxies the rate limiter believes, and no others:

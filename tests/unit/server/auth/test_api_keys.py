@@ -170,3 +170,22 @@ async def test_keys_and_tokens_never_reach_the_logs(
     logged = "\n".join(record.getMessage() + str(record.__dict__) for record in caplog.records)
     assert bad not in logged
     assert secured.alice["Authorization"].removeprefix("Bearer ") not in logged
+
+
+async def test_no_auth_off_loopback_is_a_loud_warning(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    exposed = settings.model_copy(update={"host": "0.0.0.0"})
+    with caplog.at_level(logging.WARNING, logger="orca"):
+        async with serving(create_app(exposed, models=scripted_models(), embedder=fake_embedder())):
+            pass
+    assert any("ORCA_AUTH_MODE=none on 0.0.0.0" in record.getMessage() for record in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="orca"):
+        async with serving(
+            create_app(settings, models=scripted_models(), embedder=fake_embedder())
+        ):
+            pass
+    assert not any("ORCA_AUTH_MODE=none" in record.getMessage() for record in caplog.records)
