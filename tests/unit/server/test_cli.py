@@ -52,6 +52,6 @@ def test_serve_believes_forwarded_for_only_from_the_trusted_proxies(
     monkeypatch.setattr(server.observability.logs, "configure_logging", lambda **_: None)
     assert runner.invoke(app, ["serve"]).exit_code == 0
     assert served["forwarded_allow_ips"] == []  # not uvicorn's default, every loopback peer
-    monkeypatch.setenv("ORCA_TRUSTED_PROXIES", '["10.0.0.0/8", "127.0.0.1"]')
+    monkeypatch.setenv("ORCA_TRUSTED_PROXIES", '["100.64.0.0/10", "127.0.0.1"]')
     assert runner.invoke(app, ["serve"]).exit_code == 0
-    assert served["forwarded_allow_ips"] == ["10.0.0.0/8", "127.0.0.1/32"]
+    assert served["forwarded_allow_ips"] == ["100.64.0.0/10", "127.0.0.1/32"]

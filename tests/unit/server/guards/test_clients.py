@@ -10,7 +10,7 @@ from server.auth.authenticate import unauthorized
 from server.auth.identity import ANONYMOUS, Identity
 from server.guards.clients import ClientAddress, IdentityOrAddress
 
-PROXIES = [ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32")]
+PROXIES = [ip_network("100.64.0.0/10"), ip_network("127.0.0.1/32")]
 
 
 def scope(peer: str, *forwarded: str) -> dict[str, Any]:
@@ -25,15 +25,15 @@ def scope(peer: str, *forwarded: str) -> dict[str, Any]:
     ("peer", "forwarded", "client"),
     [
         # From a trusted proxy: the rightmost address that is not a trusted proxy.
-        ("10.0.0.2", ["198.51.100.7"], "198.51.100.7"),
-        ("10.0.0.2", ["6.6.6.6, 198.51.100.7, 10.0.0.3"], "198.51.100.7"),
+        ("100.64.0.2", ["198.51.100.7"], "198.51.100.7"),
+        ("100.64.0.2", ["6.6.6.6, 198.51.100.7, 100.64.0.3"], "198.51.100.7"),
         ("127.0.0.1", ["6.6.6.6", "198.51.100.7"], "198.51.100.7"),  # repeated headers
         # Garbage stops the walk at the last address a trusted hop vouched for.
-        ("10.0.0.2", ["198.51.100.7, not-an-ip, 10.0.0.3"], "10.0.0.3"),
+        ("100.64.0.2", ["198.51.100.7, not-an-ip, 100.64.0.3"], "100.64.0.3"),
         # Only trusted hops: the leftmost of them.
-        ("10.0.0.2", ["10.0.0.5, 10.0.0.3"], "10.0.0.5"),
+        ("100.64.0.2", ["100.64.0.5, 100.64.0.3"], "100.64.0.5"),
         # Without the header, the proxy itself.
-        ("10.0.0.2", [], "10.0.0.2"),
+        ("100.64.0.2", [], "100.64.0.2"),
         # From an untrusted peer the header cannot pick the key.
         ("203.0.113.9", ["198.51.100.7"], "203.0.113.9"),
         ("::1", ["198.51.100.7"], "::1"),
