@@ -63,7 +63,7 @@ bench-embeddings: $(VENV)/.installed $(LITELLM)
 	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 	$(BIN)/python -m evals.bench_embeddings --litellm $(LITELLM)
 
-# Rebuild the committed chat page bundle (server/static/chat) after editing server/web/chat.
+# Rebuild the committed chat page script (server/static/chat/app.js) after editing server/web/chat/src.
 chat-page:
 	npm ci --prefix server/web/chat --no-audit --no-fund
 	npm run build --prefix server/web/chat

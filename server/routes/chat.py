@@ -1,7 +1,8 @@
 """The chat page: a browser client of the AG-UI endpoint, served at `/chat`.
 
-The page's sources live in `server/web/chat/`; `npm run build` there writes the bundle to
-`server/static/chat/`, which is committed, so serving the page needs neither npm nor internet.
+The page is `server/static/chat/` (index.html and styles.css edited in place); its script's
+sources live in `server/web/chat/src/`, and `npm run build` there writes the bundle `app.js`
+beside them. All of it is committed, so serving the page needs neither npm nor internet.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-// Bundle the chat page into server/static/chat/, the folder the server serves and git keeps.
+// Bundle the chat page's script into server/static/chat/app.js, beside the page's
+// index.html and styles.css, which are edited in place there (nothing to build).
 //
 // The bundle is committed so the page works on a machine with no npm and no internet; run
-// `npm ci && npm run build` here after changing anything under this folder, and commit the result.
-import { copyFile, mkdir } from "node:fs/promises";
+// `npm ci && npm run build` here after changing src/, and commit the result.
+import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -26,7 +27,4 @@ await build({
   define: { "process.env.NODE_ENV": '"production"' },
   logLevel: "info",
 });
-for (const name of ["index.html", "styles.css"]) {
-  await copyFile(join(here, name), join(out, name));
-}
 console.log(`built ${out}`);
