@@ -312,16 +312,21 @@ def remote_client(url: str) -> QdrantClient:
         return QdrantClient(url=url, api_key="s3cret", check_compatibility=False)
 
 
+def remote_env(tmp_path: Path, url: str, *, api_key: str) -> dict[str, str]:
+    """Return the scripts' settings for a remote Qdrant at `url`."""
+    return {
+        "ORCA_DATA_DIR": str(tmp_path / "var"),
+        "ORCA_QDRANT_URL": url,
+        "ORCA_QDRANT_API_KEY": api_key,
+        "ORCA_PORT": str(free_port()),
+    }
+
+
 async def test_remote_qdrant_goes_through_the_snapshot_api(
     qdrant_server: tuple[FastAPI, str], tmp_path: Path
 ) -> None:
     double, url = qdrant_server
-    env = {
-        "ORCA_DATA_DIR": str(tmp_path / "var"),
-        "ORCA_QDRANT_URL": url,
-        "ORCA_QDRANT_API_KEY": "s3cret",
-        "ORCA_PORT": str(free_port()),
-    }
+    env = remote_env(tmp_path, url, api_key="s3cret")
     client = remote_client(url)
     seed_qdrant(client, {"documents": 5, "notes": 3})
     before = read_qdrant(client)
@@ -384,12 +389,7 @@ async def test_remote_qdrant_failures_leave_nothing_behind(
     qdrant_server: tuple[FastAPI, str], tmp_path: Path
 ) -> None:
     double, url = qdrant_server
-    env = {
-        "ORCA_DATA_DIR": str(tmp_path / "var"),
-        "ORCA_QDRANT_URL": url,
-        "ORCA_QDRANT_API_KEY": "wrong",
-        "ORCA_PORT": str(free_port()),
-    }
+    env = remote_env(tmp_path, url, api_key="wrong")
     client = remote_client(url)
     seed_qdrant(client, {"documents": 2})
 
