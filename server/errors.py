@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException
 
 from server.embeddings.errors import ApiError
 from server.resilience.errors import UpstreamError
+from server.runs.records import ThreadBusy, ThreadExists
+from server.runs.service import NotFound, RunRejected
 
 log = logging.getLogger("orca")
 
@@ -35,6 +37,27 @@ UPSTREAM_ERRORS: dict[type[Exception], str] = {
 }
 
 
+RUN_ERRORS: dict[type[Exception], int] = {
+    NotFound: 404,
+    ThreadExists: 409,
+    ThreadBusy: 409,
+    RunRejected: 422,
+}
+"""What the threads-and-runs API's refusals become (`{"detail"}`, like langgraph-api)."""
+
+
+def run_error_message(exc: Exception) -> str:
+    """Say what went wrong and what to do, for a runs API refusal."""
+    if isinstance(exc, ThreadExists):
+        return f"thread {exc} already exists; pass if_exists='do_nothing' to reuse your own"
+    if isinstance(exc, ThreadBusy):
+        return (
+            f"thread {exc} is already running a run; wait for it to finish or choose another "
+            "multitask_strategy (enqueue, interrupt, rollback)"
+        )
+    return str(exc).strip("'\"")
+
+
 def speaks_openai(request: Request) -> bool:
     """Return whether the request is on the OpenAI-compatible surface."""
     return request.url.path.startswith(OPENAI_PREFIX)
@@ -48,6 +71,12 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(ollama.ResponseError, ollama_refused)
     app.add_exception_handler(UpstreamError, upstream_error)
+    for exc_type, status in RUN_ERRORS.items():
+
+        async def run_error(request: Request, exc: Exception, status: int = status) -> Response:
+            return JSONResponse({"detail": run_error_message(exc)}, status_code=status)
+
+        app.add_exception_handler(exc_type, run_error)
     for exc_type, dependency in UPSTREAM_ERRORS.items():
 
         async def handler(

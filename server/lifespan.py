@@ -13,8 +13,9 @@ from psycopg import AsyncConnection
 
 from checkpoints import open_checkpointer
 from checkpoints.open import PoolLimits
-from graphs import build_all
+from graphs import REGISTRY, build_all
 from graphs.deps import GraphDeps
+from graphs.extra import load_extra_graphs
 from nodes.catalog import ModelCatalog
 from server.auth.setup import build_auth, open_database
 from server.embeddings.factory import open_fallback_embedder, open_gateway
@@ -25,6 +26,7 @@ from server.observability.wiring import EmbeddingMetrics, label_chat_models, wat
 from server.resilience.upstreams import QDRANT
 from server.resilience.wiring import guard_chat, guard_embedder, guard_fallback, open_upstreams
 from server.resources import Resources
+from server.runs.setup import open_runs
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
 from tools.qdrant import open_qdrant
@@ -119,6 +121,25 @@ def make_lifespan(
                 chunk_overlap=settings.chunk_overlap,
                 embedding_batch_size=settings.embedding_batch_size,
             )
+            graphs = build_all(deps, checkpoints.saver)
+            # The runs API serves the workflows and any `ORCA_GRAPHS`; its workers start
+            # here and, at shutdown, drain before the graphs' clients close.
+            runs = await stack.enter_async_context(
+                open_runs(
+                    settings,
+                    checkpoints=checkpoints,
+                    owners=auth.owners,
+                    graphs={**graphs, **load_extra_graphs(settings, checkpoints.saver)},
+                    descriptions={
+                        **{name: spec.description for name, spec in REGISTRY.items()},
+                        **{
+                            name: f"{target} (ORCA_GRAPHS)"
+                            for name, target in settings.graphs.items()
+                        },
+                    },
+                    models=models,
+                )
+            )
             app.state.resources = Resources(
                 settings=settings,
                 checkpoints=checkpoints,
@@ -127,8 +148,9 @@ def make_lifespan(
                 models=models,
                 embeddings=gateway,
                 auth=auth,
-                graphs=build_all(deps, checkpoints.saver),
+                graphs=graphs,
                 upstreams=upstreams,
+                runs=runs,
             )
             resources = app.state.resources
             watch_resources(

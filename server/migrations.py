@@ -42,6 +42,54 @@ MIGRATIONS: list[str] = [
         created_at timestamptz NOT NULL DEFAULT now()
     )
     """,
+    # 3: the threads-and-runs API (server/runs/pg_store.py). A run row is both the resource
+    # and the queue entry. The partial unique index is the hard guarantee of one running
+    # run per thread, whatever the workers race on. No foreign key to orca_threads: the
+    # run of a stateless call outlives its temporary thread.
+    """
+    ALTER TABLE orca_threads
+        ADD COLUMN metadata jsonb NOT NULL DEFAULT '{}',
+        ADD COLUMN status text NOT NULL DEFAULT 'idle',
+        ADD COLUMN "values" jsonb,
+        ADD COLUMN interrupts jsonb NOT NULL DEFAULT '{}',
+        ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+    CREATE INDEX orca_threads_metadata ON orca_threads USING gin (metadata);
+    CREATE TABLE orca_runs (
+        run_id text PRIMARY KEY,
+        thread_id text NOT NULL,
+        assistant_id text NOT NULL,
+        graph_id text NOT NULL,
+        owner text NOT NULL,
+        kwargs jsonb NOT NULL DEFAULT '{}',
+        metadata jsonb NOT NULL DEFAULT '{}',
+        multitask_strategy text NOT NULL DEFAULT 'enqueue',
+        status text NOT NULL DEFAULT 'pending',
+        attempt integer NOT NULL DEFAULT 0,
+        worker text,
+        lease_until timestamptz,
+        not_before timestamptz NOT NULL DEFAULT now(),
+        result jsonb,
+        cancel_reason text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE UNIQUE INDEX orca_runs_one_running_per_thread
+        ON orca_runs (thread_id) WHERE status = 'running';
+    CREATE INDEX orca_runs_claimable
+        ON orca_runs (not_before, created_at) WHERE status = 'pending';
+    CREATE INDEX orca_runs_leases ON orca_runs (lease_until) WHERE status = 'running';
+    CREATE INDEX orca_runs_thread ON orca_runs (thread_id, created_at);
+    CREATE INDEX orca_runs_owner ON orca_runs (owner, status);
+    CREATE TABLE orca_run_events (
+        run_id text NOT NULL,
+        seq integer NOT NULL,
+        event text NOT NULL,
+        data bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE INDEX orca_run_events_created_at ON orca_run_events (created_at)
+    """,
 ]
 
 LOCK_ID = 0x0C1A_0001

@@ -13,6 +13,7 @@ from nodes.catalog import ModelCatalog
 from server.auth.setup import AuthServices
 from server.embeddings.gateway import EmbeddingGateway
 from server.resilience.upstreams import Upstreams
+from server.runs.service import RunsService
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
 
@@ -31,3 +32,5 @@ class Resources:
     graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = field(default_factory=dict)
     upstreams: Upstreams | None = None
     """The guards (circuit, bulkhead, retries) of the chat, embedding and Qdrant servers."""
+    runs: RunsService | None = None
+    """The threads-and-runs API: its store, event log and this process's workers."""

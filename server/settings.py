@@ -239,6 +239,32 @@ class Settings(BaseSettings):
     """Send LangChain traces to LangSmith (needs `LANGSMITH_API_KEY`); off unless set here."""
     otel_endpoint: AnyHttpUrl | None = None
     """OTLP/HTTP collector for OpenTelemetry traces (extra `otel`); unset: no tracing."""
+    run_workers: int = Field(default=10, ge=0, le=256)
+    """Runs of the threads-and-runs API this process executes at once; 0: this process only
+    serves HTTP and queues runs for `orca worker` processes (needs PostgreSQL)."""
+    run_lease_s: float = Field(default=30.0, gt=0)
+    """A worker's claim on a running run lasts this long unless its heartbeat renews it."""
+    run_heartbeat_s: float = Field(default=5.0, gt=0)
+    """How often a worker renews the lease of each run it executes."""
+    run_sweep_interval_s: float = Field(default=5.0, gt=0)
+    """How often the sweeper puts runs whose lease expired (a dead worker) back in the queue."""
+    run_poll_s: float = Field(default=1.0, gt=0)
+    """Longest a worker waits between queue checks when no notification wakes it."""
+    run_drain_s: float = Field(default=30.0, ge=0)
+    """At shutdown, running runs get this long to finish; the rest go back to the queue."""
+    run_max_attempts: int = Field(default=3, ge=1)
+    """A run whose workers died this many times is marked `error` instead of requeued."""
+    stream_buffer_ttl_s: float = Field(default=600.0, gt=0)
+    """How long a run's events stay available for `Last-Event-ID` replay after they were sent."""
+    keepalive_s: float = Field(default=5.0, gt=0)
+    """Idle interval after which a stream sends a `: heartbeat` comment and `/wait` a newline."""
+    webhook_allow_private: bool = False
+    """Let run webhooks reach loopback and private addresses (off: a caller could otherwise
+    make the server call its own network)."""
+    graphs: dict[str, str] = Field(default_factory=dict)
+    """More graphs to serve beside the built-in workflows, as a JSON object of name to
+    `module:attribute`: a compiled graph, a `StateGraph`, or a `build_graph(checkpointer=)`
+    function (e.g. `{"mine": "my_pkg.graph:build_graph"}`)."""
 
     @field_validator("rate_limit", "rate_limit_runs")
     @classmethod

@@ -1,0 +1,276 @@
+"""The run store of the embedded defaults: one process, nothing survives a restart.
+
+Same semantics as the PostgreSQL store (`server/runs/pg_store.py`), so the routes and the
+workers cannot tell them apart; everything happens on one event loop, so no locks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from server.runs.records import (
+    ACTIVE,
+    RunRecord,
+    RunStatus,
+    StoredEvent,
+    ThreadBusy,
+    ThreadExists,
+    ThreadFilter,
+    ThreadRecord,
+    ThreadStatus,
+    now,
+)
+
+
+class MemoryRunStore:
+    """Threads, runs and event buffers in dictionaries."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self.threads: dict[str, ThreadRecord] = {}
+        self.runs: dict[str, RunRecord] = {}
+        self.events: dict[str, list[tuple[float, StoredEvent]]] = {}
+
+    # Threads ------------------------------------------------------------------
+    async def create_thread(
+        self, thread_id: str, owner: str, metadata: dict[str, Any], *, if_exists: str
+    ) -> ThreadRecord:
+        """Create a thread, or return the owner's existing one with `do_nothing`."""
+        existing = self.threads.get(thread_id)
+        if existing is not None:
+            if if_exists == "do_nothing" and existing.owner == owner:
+                return existing
+            raise ThreadExists(thread_id)
+        thread = ThreadRecord(thread_id=thread_id, owner=owner, metadata=dict(metadata))
+        self.threads[thread_id] = thread
+        return thread
+
+    async def get_thread(self, thread_id: str, owner: str) -> ThreadRecord | None:
+        """Return the owner's thread."""
+        thread = self.threads.get(thread_id)
+        return thread if thread is not None and thread.owner == owner else None
+
+    async def update_thread(
+        self, thread_id: str, owner: str, metadata: dict[str, Any]
+    ) -> ThreadRecord | None:
+        """Merge metadata into the owner's thread."""
+        thread = await self.get_thread(thread_id, owner)
+        if thread is None:
+            return None
+        thread.metadata = {**thread.metadata, **metadata}
+        thread.updated_at = now()
+        return thread
+
+    async def set_thread_state(
+        self,
+        thread_id: str,
+        *,
+        status: ThreadStatus,
+        values: Any = None,
+        interrupts: dict[str, list[Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the thread's status (and values, when given)."""
+        thread = self.threads.get(thread_id)
+        if thread is None:
+            return
+        thread.status = status
+        if values is not None:
+            thread.values = values
+        if interrupts is not None:
+            thread.interrupts = interrupts
+        if metadata:
+            thread.metadata = {**thread.metadata, **metadata}
+        thread.updated_at = now()
+
+    async def delete_thread(self, thread_id: str, owner: str, *, keep_runs: bool = False) -> bool:
+        """Delete the owner's thread with its runs and events (unless `keep_runs`)."""
+        if await self.get_thread(thread_id, owner) is None:
+            return False
+        del self.threads[thread_id]
+        if keep_runs:
+            return True
+        for run in [r for r in self.runs.values() if r.thread_id == thread_id]:
+            await self.delete_run(run.run_id)
+        return True
+
+    def _matching(self, owner: str, where: ThreadFilter) -> list[ThreadRecord]:
+        def matches(thread: ThreadRecord) -> bool:
+            values = thread.values if isinstance(thread.values, dict) else {}
+            return (
+                thread.owner == owner
+                and all(thread.metadata.get(k) == v for k, v in where.metadata.items())
+                and all(values.get(k) == v for k, v in where.values.items())
+                and (where.status is None or thread.status == where.status)
+                and (where.ids is None or thread.thread_id in where.ids)
+            )
+
+        return [thread for thread in self.threads.values() if matches(thread)]
+
+    async def search_threads(
+        self,
+        owner: str,
+        where: ThreadFilter,
+        *,
+        limit: int,
+        offset: int,
+        sort_by: str,
+        descending: bool,
+    ) -> list[ThreadRecord]:
+        """Return the owner's matching threads, sorted and paged."""
+        found = sorted(
+            self._matching(owner, where), key=lambda t: getattr(t, sort_by), reverse=descending
+        )
+        return found[offset : offset + limit]
+
+    async def count_threads(self, owner: str, where: ThreadFilter) -> int:
+        """Count the owner's matching threads."""
+        return len(self._matching(owner, where))
+
+    # Runs ---------------------------------------------------------------------
+    async def insert_run(self, run: RunRecord, *, claim_for: str | None, lease_s: float) -> None:
+        """Insert a run, as running on `claim_for` when given and the thread is free."""
+        if claim_for is not None:
+            if any(
+                r.status == "running" and r.thread_id == run.thread_id for r in self.runs.values()
+            ):
+                raise ThreadBusy(run.thread_id)
+            run.status, run.worker, run.attempt = "running", claim_for, 1
+            run.lease_until = now() + timedelta(seconds=lease_s)
+        self.runs[run.run_id] = run
+
+    async def get_run(self, run_id: str, owner: str | None = None) -> RunRecord | None:
+        """Return a copy of the run (callers never share the stored object)."""
+        run = self.runs.get(run_id)
+        if run is None or (owner is not None and run.owner != owner):
+            return None
+        return replace(run)
+
+    async def list_runs(
+        self, thread_id: str, *, limit: int, offset: int, status: str | None
+    ) -> list[RunRecord]:
+        """Return the thread's runs, newest first."""
+        found = [
+            replace(r)
+            for r in self.runs.values()
+            if r.thread_id == thread_id and (status is None or r.status == status)
+        ]
+        found.sort(key=lambda r: r.created_at, reverse=True)
+        return found[offset : offset + limit]
+
+    async def active_runs(self, thread_id: str) -> list[RunRecord]:
+        """Return the thread's pending and running runs, oldest first."""
+        found = [replace(r) for r in self.runs.values() if r.thread_id == thread_id]
+        return sorted((r for r in found if r.status in ACTIVE), key=lambda r: r.created_at)
+
+    async def runs_with_status(self, owner: str, statuses: tuple[str, ...]) -> list[RunRecord]:
+        """Return the owner's runs in these statuses."""
+        return [replace(r) for r in self.runs.values() if r.owner == owner and r.status in statuses]
+
+    async def delete_run(self, run_id: str) -> None:
+        """Delete the run and its events."""
+        self.runs.pop(run_id, None)
+        self.events.pop(run_id, None)
+
+    async def claim_next(self, worker: str, lease_s: float) -> RunRecord | None:
+        """Claim the oldest due pending run on a thread that runs nothing."""
+        busy = {r.thread_id for r in self.runs.values() if r.status == "running"}
+        due = now()
+        for run in sorted(self.runs.values(), key=lambda r: r.created_at):
+            if run.status == "pending" and run.not_before <= due and run.thread_id not in busy:
+                run.status, run.worker, run.attempt = "running", worker, run.attempt + 1
+                run.lease_until = due + timedelta(seconds=lease_s)
+                run.updated_at = due
+                return replace(run)
+        return None
+
+    def _held(self, run_id: str, worker: str, attempt: int) -> RunRecord | None:
+        run = self.runs.get(run_id)
+        if run and run.status == "running" and run.worker == worker and run.attempt == attempt:
+            return run
+        return None
+
+    async def heartbeat(self, run_id: str, worker: str, attempt: int, lease_s: float) -> bool:
+        """Extend the lease of a run the worker still holds."""
+        run = self._held(run_id, worker, attempt)
+        if run is None:
+            return False
+        run.lease_until = now() + timedelta(seconds=lease_s)
+        return True
+
+    async def finish_run(
+        self,
+        run_id: str,
+        worker: str,
+        attempt: int,
+        *,
+        status: RunStatus,
+        result: Any,
+        cancel_reason: str | None = None,
+    ) -> bool:
+        """Record the outcome of a run the worker still holds."""
+        run = self._held(run_id, worker, attempt)
+        if run is None:
+            return False
+        run.status, run.result, run.cancel_reason = status, result, cancel_reason
+        run.worker, run.lease_until, run.updated_at = None, None, now()
+        return True
+
+    async def release_run(self, run_id: str, worker: str, attempt: int) -> bool:
+        """Put a held run back to pending."""
+        run = self._held(run_id, worker, attempt)
+        if run is None:
+            return False
+        run.status, run.worker, run.lease_until, run.updated_at = "pending", None, None, now()
+        return True
+
+    async def cancel_pending(self, run_id: str, reason: str) -> bool:
+        """Cancel a run that has not started."""
+        run = self.runs.get(run_id)
+        if run is None or run.status != "pending":
+            return False
+        run.status, run.cancel_reason, run.updated_at = "cancelled", reason, now()
+        return True
+
+    async def requeue_expired(self, max_attempts: int) -> list[str]:
+        """Requeue running runs whose lease has expired."""
+        due, requeued = now(), []
+        for run in self.runs.values():
+            if run.status == "running" and run.lease_until and run.lease_until < due:
+                run.status = "pending" if run.attempt < max_attempts else "error"
+                if run.status == "error":
+                    run.result = {"__error__": {"error": "WorkerLost", "message": "gave up"}}
+                run.worker, run.lease_until, run.updated_at = None, None, due
+                requeued.append(run.run_id)
+        return requeued
+
+    # Events -------------------------------------------------------------------
+    async def append_events(self, run_id: str, events: list[StoredEvent]) -> None:
+        """Buffer events with their arrival time."""
+        stamp = time.monotonic()
+        self.events.setdefault(run_id, []).extend((stamp, event) for event in events)
+
+    async def read_events(self, run_id: str, after: int) -> list[StoredEvent]:
+        """Return buffered events after `after`."""
+        return [event for _, event in self.events.get(run_id, []) if event.seq > after]
+
+    async def last_event_seq(self, run_id: str) -> int:
+        """Return the highest buffered seq."""
+        buffered = self.events.get(run_id)
+        return buffered[-1][1].seq if buffered else 0
+
+    async def prune_events(self, older_than_s: float) -> int:
+        """Drop events older than `older_than_s`."""
+        cutoff, dropped = time.monotonic() - older_than_s, 0
+        for run_id in list(self.events):
+            kept = [(t, e) for t, e in self.events[run_id] if t >= cutoff]
+            dropped += len(self.events[run_id]) - len(kept)
+            if kept:
+                self.events[run_id] = kept
+            else:
+                del self.events[run_id]
+        return dropped

@@ -1,0 +1,457 @@
+"""The run store on PostgreSQL: threads, runs and event buffers shared by every process.
+
+Same semantics as `MemoryRunStore` (server/runs/memory_store.py). What differs is who
+keeps the rules: the partial unique index `orca_runs_one_running_per_thread` (migration 3)
+is the one-running-run-per-thread guarantee, `FOR UPDATE SKIP LOCKED` keeps two workers
+from claiming one run, and every lease is computed with the database's `now()`, so the
+clocks of the worker hosts never matter.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, LiteralString
+
+from psycopg import errors, sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from server.runs.records import (
+    ACTIVE,
+    RunRecord,
+    RunStatus,
+    StoredEvent,
+    ThreadBusy,
+    ThreadExists,
+    ThreadFilter,
+    ThreadRecord,
+    ThreadStatus,
+)
+from server.runs.serde import dumps
+
+ONE_RUNNING = "orca_runs_one_running_per_thread"
+"""The partial unique index a second running run of a thread violates."""
+
+THREAD_COLUMNS = sql.SQL(
+    'thread_id, owner, metadata, status, "values", interrupts, created_at, updated_at'
+)
+RUN_COLUMNS = sql.SQL(
+    "run_id, thread_id, assistant_id, graph_id, owner, kwargs, metadata, multitask_strategy,"
+    " status, attempt, worker, lease_until, not_before, result, cancel_reason, created_at,"
+    " updated_at"
+)
+SORTS = {
+    # "C" collation: the code-point order Python's `sorted` gives the memory store.
+    "thread_id": sql.SQL('thread_id COLLATE "C"'),
+    "status": sql.SQL('status COLLATE "C"'),
+    "created_at": sql.SQL("created_at"),
+    "updated_at": sql.SQL("updated_at"),
+}
+"""The only columns `search_threads` sorts by: caller text never reaches the SQL."""
+
+LEASE = sql.SQL("now() + make_interval(secs => %(lease_s)s)")
+HELD = sql.SQL(
+    "run_id = %(run_id)s AND worker = %(worker)s AND attempt = %(attempt)s AND status = 'running'"
+)
+"""The fence of every write a worker makes: it must still hold this attempt."""
+
+CLAIM = sql.SQL("""
+    UPDATE orca_runs SET status = 'running', worker = %(worker)s, attempt = attempt + 1,
+        lease_until = {lease}, updated_at = now()
+    WHERE status = 'pending' AND run_id = (
+        SELECT run_id FROM orca_runs r
+        WHERE r.status = 'pending' AND r.not_before <= now() AND NOT EXISTS (
+            SELECT 1 FROM orca_runs o WHERE o.thread_id = r.thread_id AND o.status = 'running')
+        ORDER BY r.created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING {columns}
+""").format(lease=LEASE, columns=RUN_COLUMNS)
+"""Claim one run in one statement: SKIP LOCKED lets concurrent claims pass each other."""
+
+CLAIM_TRIES = 3
+"""Claims that race for two pending runs of one thread: the loser hits the unique index
+and looks again (it then sees the winner's running run and skips that thread)."""
+
+
+def _jsonb(value: Any) -> Jsonb:
+    """Adapt a value for a jsonb column, encoded as the run events are (serde.py)."""
+    return Jsonb(value, dumps=dumps)
+
+
+def _json(value: Any) -> Jsonb | None:
+    """Adapt a value for a nullable jsonb column (None stays SQL NULL)."""
+    return None if value is None else _jsonb(value)
+
+
+def _utc(value: Any) -> Any:
+    # psycopg answers timestamptz in the session's TimeZone; the memory store's are UTC.
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _thread(row: dict[str, Any]) -> ThreadRecord:
+    return ThreadRecord(**{key: _utc(value) for key, value in row.items()})
+
+
+def _run(row: dict[str, Any]) -> RunRecord:
+    return RunRecord(**{key: _utc(value) for key, value in row.items()})
+
+
+def _where(owner: str, where: ThreadFilter) -> tuple[sql.Composable, list[Any]]:
+    """Return the condition (and its parameters) of a thread search.
+
+    For metadata and values, containment (`@>`, which the GIN index serves) narrows the
+    rows and a per-key test makes the match exact, as in the memory store: `{"a": [1]}`
+    does not match `{"a": [1, 2]}`, and a wanted None also matches a missing key.
+    """
+    clauses: list[sql.Composable] = [sql.SQL("owner = %s")]
+    params: list[Any] = [owner]
+    for column, wanted in (("metadata", where.metadata), ("values", where.values)):
+        name = sql.Identifier(column)
+        if present := {key: value for key, value in wanted.items() if value is not None}:
+            clauses.append(sql.SQL("{} @> %s").format(name))
+            params.append(_jsonb(present))
+        for key, value in wanted.items():
+            clauses.append(sql.SQL("coalesce({} -> %s, 'null'::jsonb) = %s").format(name))
+            params += [key, _jsonb(value)]
+    if where.status is not None:
+        clauses.append(sql.SQL("status = %s"))
+        params.append(where.status)
+    if where.ids is not None:
+        clauses.append(sql.SQL("thread_id = ANY(%s)"))
+        params.append(list(where.ids))
+    return sql.SQL(" AND ").join(clauses), params
+
+
+class PostgresRunStore:
+    """Threads, runs and event buffers in the `orca_*` tables of migration 3."""
+
+    durable = True
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def _fetch(self, query: sql.Composable, params: Any = ()) -> list[dict[str, Any]]:
+        """Run one statement on a pooled connection; return its rows as dicts."""
+        async with self.pool.connection() as connection:
+            # The pool's connections already answer dicts; asking again keeps this store
+            # correct on a pool opened without `row_factory=dict_row`.
+            cursor = connection.cursor(row_factory=dict_row)
+            await cursor.execute(query, params)
+            return await cursor.fetchall() if cursor.description is not None else []
+
+    async def _changed(self, query: sql.Composable, params: Any) -> int:
+        """Run one write on a pooled connection; return how many rows it changed."""
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(query, params)
+            return cursor.rowcount
+
+    async def _threads(self, query: LiteralString, params: Any) -> list[ThreadRecord]:
+        rows = await self._fetch(sql.SQL(query).format(columns=THREAD_COLUMNS), params)
+        return [_thread(row) for row in rows]
+
+    async def _runs(
+        self, condition: LiteralString, params: Any, tail: LiteralString = "ORDER BY created_at"
+    ) -> list[RunRecord]:
+        query = sql.SQL("SELECT {} FROM orca_runs WHERE {} {}")
+        rows = await self._fetch(
+            query.format(RUN_COLUMNS, sql.SQL(condition), sql.SQL(tail)), params
+        )
+        return [_run(row) for row in rows]
+
+    async def _held(
+        self, assignments: LiteralString, run_id: str, worker: str, attempt: int, **more: Any
+    ) -> bool:
+        """Apply a worker's write if it still holds the attempt; return whether it did."""
+        query = sql.SQL("UPDATE orca_runs SET {} WHERE {}")
+        assigned = sql.SQL(assignments).format(lease=LEASE)
+        held = {"run_id": run_id, "worker": worker, "attempt": attempt, **more}
+        return await self._changed(query.format(assigned, HELD), held) > 0
+
+    # Threads ------------------------------------------------------------------
+    async def create_thread(
+        self, thread_id: str, owner: str, metadata: dict[str, Any], *, if_exists: str
+    ) -> ThreadRecord:
+        """Create a thread, or return the owner's existing one with `do_nothing`.
+
+        The id may already be taken by a LangServe or AG-UI thread of the same owner (they
+        claim ids in the same table): that is an existing thread like any other.
+        """
+        created = await self._threads(
+            """INSERT INTO orca_threads (thread_id, owner, metadata) VALUES (%s, %s, %s)
+            ON CONFLICT (thread_id) DO NOTHING RETURNING {columns}""",
+            (thread_id, owner, _jsonb(metadata)),
+        )
+        if created:
+            return created[0]
+        if if_exists == "do_nothing":
+            existing = await self.get_thread(thread_id, owner)
+            if existing is not None:
+                return existing
+        raise ThreadExists(thread_id)
+
+    async def get_thread(self, thread_id: str, owner: str) -> ThreadRecord | None:
+        """Return the owner's thread."""
+        found = await self._threads(
+            "SELECT {columns} FROM orca_threads WHERE thread_id = %s AND owner = %s",
+            (thread_id, owner),
+        )
+        return found[0] if found else None
+
+    async def update_thread(
+        self, thread_id: str, owner: str, metadata: dict[str, Any]
+    ) -> ThreadRecord | None:
+        """Merge metadata into the owner's thread (top-level keys, as `dict` merging)."""
+        found = await self._threads(
+            """UPDATE orca_threads SET metadata = metadata || %s, updated_at = now()
+            WHERE thread_id = %s AND owner = %s RETURNING {columns}""",
+            (_jsonb(metadata), thread_id, owner),
+        )
+        return found[0] if found else None
+
+    async def set_thread_state(
+        self,
+        thread_id: str,
+        *,
+        status: ThreadStatus,
+        values: Any = None,
+        interrupts: dict[str, list[Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the thread's status (and values, interrupts, metadata when given)."""
+        await self._changed(
+            sql.SQL("""UPDATE orca_threads SET status = %s, "values" = coalesce(%s, "values"),
+            interrupts = coalesce(%s, interrupts), metadata = metadata || %s,
+            updated_at = now() WHERE thread_id = %s"""),
+            (status, _json(values), _json(interrupts), _jsonb(metadata or {}), thread_id),
+        )
+
+    async def delete_thread(self, thread_id: str, owner: str, *, keep_runs: bool = False) -> bool:
+        """Delete the owner's thread with its runs and their events, in one transaction."""
+        async with self.pool.connection() as connection, connection.transaction():
+            cursor = await connection.execute(
+                "DELETE FROM orca_threads WHERE thread_id = %s AND owner = %s",
+                (thread_id, owner),
+            )
+            if cursor.rowcount == 0:
+                return False
+            if keep_runs:
+                return True
+            await connection.execute(
+                """DELETE FROM orca_run_events
+                WHERE run_id IN (SELECT run_id FROM orca_runs WHERE thread_id = %s)""",
+                (thread_id,),
+            )
+            await connection.execute("DELETE FROM orca_runs WHERE thread_id = %s", (thread_id,))
+        return True
+
+    async def search_threads(
+        self,
+        owner: str,
+        where: ThreadFilter,
+        *,
+        limit: int,
+        offset: int,
+        sort_by: str,
+        descending: bool,
+    ) -> list[ThreadRecord]:
+        """Return the owner's matching threads, sorted and paged.
+
+        Raises:
+            ValueError: when `sort_by` is not a sortable column.
+        """
+        if sort_by not in SORTS:
+            raise ValueError(f"cannot sort threads by {sort_by!r}")
+        condition, params = _where(owner, where)
+        # Ties keep creation order whichever the direction, like Python's stable sort.
+        query = sql.SQL("""SELECT {} FROM orca_threads WHERE {}
+            ORDER BY {} {}, created_at, thread_id COLLATE "C" LIMIT %s OFFSET %s""")
+        direction = sql.SQL("DESC" if descending else "ASC")
+        rows = await self._fetch(
+            query.format(THREAD_COLUMNS, condition, SORTS[sort_by], direction),
+            [*params, limit, offset],
+        )
+        return [_thread(row) for row in rows]
+
+    async def count_threads(self, owner: str, where: ThreadFilter) -> int:
+        """Count the owner's matching threads."""
+        condition, params = _where(owner, where)
+        query = sql.SQL("SELECT count(*) AS n FROM orca_threads WHERE {}").format(condition)
+        return int((await self._fetch(query, params))[0]["n"])
+
+    # Runs ---------------------------------------------------------------------
+    async def insert_run(self, run: RunRecord, *, claim_for: str | None, lease_s: float) -> None:
+        """Insert a run, as running on `claim_for` when given and the thread is free.
+
+        Raises:
+            ThreadBusy: with `claim_for`, when the thread already has a running run.
+        """
+        params = {
+            **vars(run),
+            "kwargs": _jsonb(run.kwargs),
+            "metadata": _jsonb(run.metadata),
+            "result": _json(run.result),
+            "lease_s": float(lease_s),
+        }
+        if claim_for is not None:
+            params.update(status="running", worker=claim_for, attempt=1)
+        query = sql.SQL("""INSERT INTO orca_runs ({columns}) VALUES (%(run_id)s, %(thread_id)s,
+            %(assistant_id)s, %(graph_id)s, %(owner)s, %(kwargs)s, %(metadata)s,
+            %(multitask_strategy)s, %(status)s, %(attempt)s, %(worker)s, {lease},
+            %(not_before)s, %(result)s, %(cancel_reason)s, %(created_at)s, %(updated_at)s)
+            RETURNING lease_until""").format(
+            columns=RUN_COLUMNS,
+            lease=LEASE if claim_for is not None else sql.SQL("%(lease_until)s"),
+        )
+        try:
+            rows = await self._fetch(query, params)
+        except errors.UniqueViolation as error:
+            if error.diag.constraint_name == ONE_RUNNING:
+                raise ThreadBusy(run.thread_id) from None
+            raise
+        if claim_for is not None:
+            # Only now, as the memory store: a run refused as busy is left untouched.
+            run.status, run.worker, run.attempt = "running", claim_for, 1
+            run.lease_until = _utc(rows[0]["lease_until"])
+
+    async def get_run(self, run_id: str, owner: str | None = None) -> RunRecord | None:
+        """Return the run (only if `owner` owns it, when given)."""
+        found = await self._runs(
+            "run_id = %s AND (%s::text IS NULL OR owner = %s)", (run_id, owner, owner)
+        )
+        return found[0] if found else None
+
+    async def list_runs(
+        self, thread_id: str, *, limit: int, offset: int, status: str | None
+    ) -> list[RunRecord]:
+        """Return the thread's runs, newest first."""
+        return await self._runs(
+            "thread_id = %s AND (%s::text IS NULL OR status = %s)",
+            (thread_id, status, status, limit, offset),
+            tail="ORDER BY created_at DESC LIMIT %s OFFSET %s",
+        )
+
+    async def active_runs(self, thread_id: str) -> list[RunRecord]:
+        """Return the thread's pending and running runs, oldest first."""
+        return await self._runs("thread_id = %s AND status = ANY(%s)", (thread_id, list(ACTIVE)))
+
+    async def runs_with_status(self, owner: str, statuses: tuple[str, ...]) -> list[RunRecord]:
+        """Return the owner's runs in these statuses, oldest first."""
+        return await self._runs("owner = %s AND status = ANY(%s)", (owner, list(statuses)))
+
+    async def delete_run(self, run_id: str) -> None:
+        """Delete the run and its events."""
+        async with self.pool.connection() as connection, connection.transaction():
+            await connection.execute("DELETE FROM orca_run_events WHERE run_id = %s", (run_id,))
+            await connection.execute("DELETE FROM orca_runs WHERE run_id = %s", (run_id,))
+
+    async def claim_next(self, worker: str, lease_s: float) -> RunRecord | None:
+        """Claim the oldest due pending run on a thread that runs nothing."""
+        for _ in range(CLAIM_TRIES):
+            try:
+                rows = await self._fetch(CLAIM, {"worker": worker, "lease_s": float(lease_s)})
+            except errors.UniqueViolation as error:
+                if error.diag.constraint_name != ONE_RUNNING:
+                    raise
+                continue
+            return _run(rows[0]) if rows else None
+        return None
+
+    async def heartbeat(self, run_id: str, worker: str, attempt: int, lease_s: float) -> bool:
+        """Extend the lease of a run the worker still holds."""
+        return await self._held(
+            "lease_until = {lease}", run_id, worker, attempt, lease_s=float(lease_s)
+        )
+
+    async def finish_run(
+        self,
+        run_id: str,
+        worker: str,
+        attempt: int,
+        *,
+        status: RunStatus,
+        result: Any,
+        cancel_reason: str | None = None,
+    ) -> bool:
+        """Record the outcome of a run the worker still holds."""
+        return await self._held(
+            """status = %(status)s, result = %(result)s, cancel_reason = %(cancel_reason)s,
+            worker = NULL, lease_until = NULL, updated_at = now()""",
+            run_id,
+            worker,
+            attempt,
+            status=status,
+            result=_json(result),
+            cancel_reason=cancel_reason,
+        )
+
+    async def release_run(self, run_id: str, worker: str, attempt: int) -> bool:
+        """Put a held run back to pending."""
+        return await self._held(
+            "status = 'pending', worker = NULL, lease_until = NULL, updated_at = now()",
+            run_id,
+            worker,
+            attempt,
+        )
+
+    async def cancel_pending(self, run_id: str, reason: str) -> bool:
+        """Cancel a run that has not started."""
+        changed = await self._changed(
+            sql.SQL("""UPDATE orca_runs SET status = 'cancelled', cancel_reason = %s,
+            updated_at = now() WHERE run_id = %s AND status = 'pending'"""),
+            (reason, run_id),
+        )
+        return changed > 0
+
+    async def requeue_expired(self, max_attempts: int) -> list[str]:
+        """Requeue running runs whose lease has expired (`error` after `max_attempts`)."""
+        gave_up = {"__error__": {"error": "WorkerLost", "message": "gave up"}}
+        rows = await self._fetch(
+            sql.SQL("""UPDATE orca_runs SET
+                status = CASE WHEN attempt < %(max)s THEN 'pending' ELSE 'error' END,
+                result = CASE WHEN attempt < %(max)s THEN result ELSE %(gave_up)s END,
+                worker = NULL, lease_until = NULL, updated_at = now()
+            WHERE status = 'running' AND lease_until < now() RETURNING run_id"""),
+            {"max": max_attempts, "gave_up": _jsonb(gave_up)},
+        )
+        return [row["run_id"] for row in rows]
+
+    # Events -------------------------------------------------------------------
+    async def append_events(self, run_id: str, events: list[StoredEvent]) -> None:
+        """Buffer a batch of events with one INSERT (one round trip per flush)."""
+        if not events:
+            return
+        await self._changed(
+            sql.SQL("""INSERT INTO orca_run_events (run_id, seq, event, data)
+            SELECT %s, * FROM unnest(%s::integer[], %s::text[], %s::bytea[])"""),
+            (
+                run_id,
+                [event.seq for event in events],
+                [event.event for event in events],
+                [event.data for event in events],
+            ),
+        )
+
+    async def read_events(self, run_id: str, after: int) -> list[StoredEvent]:
+        """Return buffered events after `after`, in order."""
+        rows = await self._fetch(
+            sql.SQL("""SELECT seq, event, data FROM orca_run_events
+            WHERE run_id = %s AND seq > %s ORDER BY seq"""),
+            (run_id, after),
+        )
+        return [StoredEvent(row["seq"], row["event"], bytes(row["data"])) for row in rows]
+
+    async def last_event_seq(self, run_id: str) -> int:
+        """Return the highest buffered seq (0 when none)."""
+        rows = await self._fetch(
+            sql.SQL("SELECT coalesce(max(seq), 0) AS seq FROM orca_run_events WHERE run_id = %s"),
+            (run_id,),
+        )
+        return int(rows[0]["seq"])
+
+    async def prune_events(self, older_than_s: float) -> int:
+        """Drop events buffered more than `older_than_s` ago; return how many."""
+        return await self._changed(
+            sql.SQL("""DELETE FROM orca_run_events
+            WHERE created_at < now() - make_interval(secs => %s)"""),
+            (float(older_than_s),),
+        )

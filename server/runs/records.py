@@ -1,0 +1,280 @@
+"""Threads and runs as the runs API stores them, and the store every backend implements.
+
+A run row is at once the API's resource and the queue's entry: its `status` says where it
+is (pending → running → success | error | interrupted | timeout | cancelled), `worker`
+and `lease_until` say who executes it and until when, and `attempt` is the fencing token
+every write of a worker carries (a worker whose lease was taken over writes nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+RunStatus = Literal["pending", "running", "success", "error", "interrupted", "timeout", "cancelled"]
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+MultitaskStrategy = Literal["reject", "enqueue", "interrupt", "rollback"]
+CancelAction = Literal["interrupt", "rollback"]
+
+ACTIVE: tuple[RunStatus, ...] = ("pending", "running")
+FINAL: tuple[RunStatus, ...] = ("success", "error", "interrupted", "timeout", "cancelled")
+
+
+def now() -> datetime:
+    """Return the current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class ThreadRecord:
+    """A thread: its owner, metadata and the summary of its last run."""
+
+    thread_id: str
+    owner: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    status: ThreadStatus = "idle"
+    values: Any = None
+    """The state's values after the last run (JSON), for search and the thread object."""
+    interrupts: dict[str, list[Any]] = field(default_factory=dict)
+    """Pending interrupts by task id, when the last run stopped on one."""
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+    def public(self) -> dict[str, Any]:
+        """Return the thread as `langgraph-sdk`'s `Thread`."""
+        return {
+            "thread_id": self.thread_id,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "metadata": self.metadata,
+            "status": self.status,
+            "values": self.values,
+            "interrupts": self.interrupts,
+        }
+
+
+@dataclass
+class RunRecord:
+    """A run of an assistant on a thread."""
+
+    run_id: str
+    thread_id: str
+    assistant_id: str
+    graph_id: str
+    owner: str
+    kwargs: dict[str, Any]
+    """What executing needs: input, command, config, context, stream modes, interrupts,
+    checkpoint, durability, webhook, tenant, on_completion."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    multitask_strategy: MultitaskStrategy = "enqueue"
+    status: RunStatus = "pending"
+    attempt: int = 0
+    worker: str | None = None
+    lease_until: datetime | None = None
+    not_before: datetime = field(default_factory=now)
+    """`after_seconds`: no worker claims the run before this."""
+    result: Any = None
+    """What `/wait` and `/join` answer: the final values, `__interrupt__` or `__error__`."""
+    cancel_reason: str | None = None
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+    def public(self) -> dict[str, Any]:
+        """Return the run as `langgraph-sdk`'s `Run`."""
+        return {
+            "run_id": self.run_id,
+            "thread_id": self.thread_id,
+            "assistant_id": self.assistant_id,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "status": self.status,
+            "metadata": self.metadata,
+            "kwargs": {k: v for k, v in self.kwargs.items() if k != "tenant"},
+            "multitask_strategy": self.multitask_strategy,
+            "attempt": self.attempt,
+            "cancel_reason": self.cancel_reason,
+        }
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One event of a run's stream; `seq` is its SSE id."""
+
+    seq: int
+    event: str
+    data: bytes
+    """The JSON payload, already encoded."""
+
+
+class ThreadExists(Exception):
+    """`POST /threads` with an id that is taken and `if_exists=raise`."""
+
+
+class ThreadBusy(Exception):
+    """The thread has a running run and the strategy does not allow another."""
+
+
+@dataclass(frozen=True)
+class ThreadFilter:
+    """What `/threads/search` and `/threads/count` match on (all given parts must match)."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Top-level keys whose values must be equal (JSON containment)."""
+    values: dict[str, Any] = field(default_factory=dict)
+    status: ThreadStatus | None = None
+    ids: list[str] | None = None
+
+
+class RunStore(Protocol):
+    """Threads, runs and event buffers, in PostgreSQL or in memory (same semantics)."""
+
+    durable: bool
+    """Whether runs survive a restart and several processes share them."""
+
+    # Threads ------------------------------------------------------------------
+    async def create_thread(
+        self, thread_id: str, owner: str, metadata: dict[str, Any], *, if_exists: str
+    ) -> ThreadRecord:
+        """Create a thread; with `if_exists="do_nothing"` return the caller's existing one.
+
+        Raises:
+            ThreadExists: when the id is taken (by anyone, for `raise`; by another owner,
+                always).
+        """
+        ...
+
+    async def get_thread(self, thread_id: str, owner: str) -> ThreadRecord | None:
+        """Return the owner's thread, or None (also when another identity owns it)."""
+        ...
+
+    async def update_thread(
+        self, thread_id: str, owner: str, metadata: dict[str, Any]
+    ) -> ThreadRecord | None:
+        """Merge `metadata` into the thread's; None when the owner has no such thread."""
+        ...
+
+    async def set_thread_state(
+        self,
+        thread_id: str,
+        *,
+        status: ThreadStatus,
+        values: Any = None,
+        interrupts: dict[str, list[Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the thread's status and values after a run (metadata is merged)."""
+        ...
+
+    async def delete_thread(self, thread_id: str, owner: str, *, keep_runs: bool = False) -> bool:
+        """Delete the thread, its runs and their events; False when it is not the owner's.
+
+        `keep_runs` keeps the runs and their events (a stateless run's temporary thread
+        goes when the run ends, while its readers may still be replaying its events).
+        """
+        ...
+
+    async def search_threads(
+        self,
+        owner: str,
+        where: ThreadFilter,
+        *,
+        limit: int,
+        offset: int,
+        sort_by: str,
+        descending: bool,
+    ) -> list[ThreadRecord]:
+        """Return the owner's threads that match, in the given order."""
+        ...
+
+    async def count_threads(self, owner: str, where: ThreadFilter) -> int:
+        """Count the owner's threads that match."""
+        ...
+
+    # Runs ---------------------------------------------------------------------
+    async def insert_run(self, run: RunRecord, *, claim_for: str | None, lease_s: float) -> None:
+        """Insert a run; with `claim_for`, as running on that worker at once.
+
+        Raises:
+            ThreadBusy: with `claim_for`, when the thread already has a running run (the
+                one-running-run-per-thread rule is enforced by the store itself).
+        """
+        ...
+
+    async def get_run(self, run_id: str, owner: str | None = None) -> RunRecord | None:
+        """Return the run (only if `owner` owns it, when given)."""
+        ...
+
+    async def list_runs(
+        self, thread_id: str, *, limit: int, offset: int, status: str | None
+    ) -> list[RunRecord]:
+        """Return the thread's runs, newest first."""
+        ...
+
+    async def active_runs(self, thread_id: str) -> list[RunRecord]:
+        """Return the thread's pending and running runs, oldest first."""
+        ...
+
+    async def runs_with_status(self, owner: str, statuses: tuple[str, ...]) -> list[RunRecord]:
+        """Return the owner's runs in these statuses (bulk cancel)."""
+        ...
+
+    async def delete_run(self, run_id: str) -> None:
+        """Delete a run and its events."""
+        ...
+
+    async def claim_next(self, worker: str, lease_s: float) -> RunRecord | None:
+        """Claim the oldest due pending run whose thread runs nothing; None when none is.
+
+        The claim sets status running, the worker, a lease and `attempt + 1`.
+        """
+        ...
+
+    async def heartbeat(self, run_id: str, worker: str, attempt: int, lease_s: float) -> bool:
+        """Extend the lease; False when the worker no longer holds this attempt."""
+        ...
+
+    async def finish_run(
+        self,
+        run_id: str,
+        worker: str,
+        attempt: int,
+        *,
+        status: RunStatus,
+        result: Any,
+        cancel_reason: str | None = None,
+    ) -> bool:
+        """Record the outcome, if the worker still holds this attempt."""
+        ...
+
+    async def release_run(self, run_id: str, worker: str, attempt: int) -> bool:
+        """Give a running run back to the queue (graceful shutdown)."""
+        ...
+
+    async def cancel_pending(self, run_id: str, reason: str) -> bool:
+        """Mark a pending run cancelled; False when it is no longer pending."""
+        ...
+
+    async def requeue_expired(self, max_attempts: int) -> list[str]:
+        """Requeue running runs whose lease expired; return their ids.
+
+        A run that already had `max_attempts` attempts becomes `error` instead.
+        """
+        ...
+
+    # Events -------------------------------------------------------------------
+    async def append_events(self, run_id: str, events: list[StoredEvent]) -> None:
+        """Add events to the run's replay buffer."""
+        ...
+
+    async def read_events(self, run_id: str, after: int) -> list[StoredEvent]:
+        """Return the run's buffered events with `seq > after`, in order."""
+        ...
+
+    async def last_event_seq(self, run_id: str) -> int:
+        """Return the highest buffered `seq` of the run (0 when none)."""
+        ...
+
+    async def prune_events(self, older_than_s: float) -> int:
+        """Drop buffered events older than this; return how many."""
+        ...

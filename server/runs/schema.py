@@ -1,0 +1,145 @@
+"""Request bodies of the threads-and-runs API, as `langgraph-sdk` sends them.
+
+Fields the SDK sends that Citadel Orca does not act on (`feedback_keys`,
+`langsmith_tracer`, `checkpoint_during`, `strict_resume`) are accepted and ignored, so
+every SDK version works; a wrong value of a field it does act on is a 422 that names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+StreamMode = Literal[
+    "values",
+    "updates",
+    "messages",
+    "messages-tuple",
+    "events",
+    "custom",
+    "debug",
+    "tasks",
+    "checkpoints",
+]
+ALL_MODES: list[str] = list(StreamMode.__args__)  # type: ignore[attr-defined]
+
+
+class Body(BaseModel):
+    """Base: unknown fields are ignored (newer SDKs add some)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class CheckpointRef(Body):
+    """A checkpoint of a thread (time travel, forks)."""
+
+    checkpoint_id: str | None = None
+    checkpoint_ns: str = ""
+    thread_id: str | None = None
+    checkpoint_map: dict[str, Any] | None = None
+
+
+class CommandBody(Body):
+    """`Command(resume=..., update=..., goto=...)` as JSON."""
+
+    resume: Any = None
+    update: dict[str, Any] | list[list[Any]] | None = None
+    goto: str | dict[str, Any] | list[str | dict[str, Any]] | None = None
+
+
+class RunCreate(Body):
+    """`POST /threads/{id}/runs[/stream|/wait]` and `POST /runs[/stream|/wait]`."""
+
+    assistant_id: str
+    input: Any = None
+    command: CommandBody | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    stream_mode: StreamMode | list[StreamMode] = "values"
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    webhook: HttpUrl | None = None
+    checkpoint: CheckpointRef | None = None
+    checkpoint_id: str | None = None
+    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = "enqueue"
+    if_not_exists: Literal["create", "reject"] = "reject"
+    on_disconnect: Literal["cancel", "continue"] = "continue"
+    on_completion: Literal["delete", "keep"] = "delete"
+    after_seconds: float | None = Field(default=None, ge=0, le=7 * 24 * 3600)
+    durability: Literal["sync", "async", "exit"] | None = None
+
+    @field_validator("stream_mode")
+    @classmethod
+    def _as_list(cls, value: str | list[str]) -> list[str]:
+        return [value] if isinstance(value, str) else list(dict.fromkeys(value))
+
+    def modes(self) -> list[str]:
+        """Return the stream modes as a list."""
+        return list(self.stream_mode)  # type: ignore[arg-type]
+
+
+class ThreadCreate(Body):
+    """`POST /threads`."""
+
+    thread_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+class ThreadPatch(Body):
+    """`PATCH /threads/{id}`."""
+
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ThreadSearch(Body):
+    """`POST /threads/search` and `/threads/count`."""
+
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    ids: list[str] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at"] = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+
+
+class StateUpdate(Body):
+    """`POST /threads/{id}/state`."""
+
+    values: Any = None
+    as_node: str | None = None
+    checkpoint: CheckpointRef | None = None
+    checkpoint_id: str | None = None
+
+
+class HistoryQuery(Body):
+    """`POST /threads/{id}/history`."""
+
+    limit: int = Field(default=10, ge=1, le=1000)
+    before: CheckpointRef | str | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: CheckpointRef | None = None
+
+
+class AssistantSearch(Body):
+    """`POST /assistants/search` and `/assistants/count`."""
+
+    graph_id: str | None = None
+    name: str | None = None
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class RunsCancel(Body):
+    """`POST /runs/cancel`: by thread and run ids, or by status."""
+
+    thread_id: str | None = None
+    run_ids: list[str] | None = None
+    status: Literal["pending", "running", "all"] | None = None

@@ -1,0 +1,270 @@
+"""The rules of the threads-and-runs API; the routes only translate HTTP.
+
+Threads, run creation under a multitask strategy, waiting, joining and cancelling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+
+from graphs.context import Context
+from server.auth.identity import Identity
+from server.auth.ownership import ThreadNotFound, ThreadOwners
+from server.runs.assistants import Assistant, Assistants
+from server.runs.events import EventLog
+from server.runs.execute import Outcome, execute
+from server.runs.records import (
+    ACTIVE,
+    RunRecord,
+    RunStore,
+    ThreadBusy,
+    ThreadExists,
+    ThreadRecord,
+    now,
+)
+from server.runs.schema import RunCreate
+from server.runs.signals import Signals
+from server.runs.webhooks import WebhookRefused, check_webhook
+from server.runs.workers import RunWorkers
+
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+CALLER_KNOBS = ("chat_model", "embedding_model", "collection", "top_k")
+MAX_TOP_K = 50
+
+
+class RunRejected(ValueError):
+    """The run body cannot be run (422), with what to change."""
+
+
+class NotFound(LookupError):
+    """No such thread, run or assistant for this identity (404)."""
+
+
+@dataclass
+class RunsService:
+    """Threads and runs of every identity, over one store and this process's workers."""
+
+    store: RunStore
+    events: EventLog
+    signals: Signals
+    workers: RunWorkers
+    owners: ThreadOwners
+    graphs: dict[str, Graph]
+    assistants: Assistants
+    defaults: Context
+    chat_models: tuple[str, ...]
+    embedding_models: tuple[str, ...]
+    recursion_limit: int = 25
+    webhook_allow_private: bool = False
+
+    # Threads ------------------------------------------------------------------
+    async def create_thread(
+        self, identity: Identity, thread_id: str | None, metadata: dict[str, Any], if_exists: str
+    ) -> ThreadRecord:
+        """Create a thread for `identity` (ThreadExists when the id is taken)."""
+        thread_id = thread_id or str(uuid.uuid4())
+        thread = await self.store.create_thread(
+            thread_id, identity.id, metadata, if_exists=if_exists
+        )
+        try:
+            await self.owners.claim(thread_id, identity)  # shared with LangServe and AG-UI
+        except ThreadNotFound:
+            await self.store.delete_thread(thread_id, identity.id)
+            raise ThreadExists(thread_id) from None
+        return thread
+
+    async def thread(self, identity: Identity, thread_id: str) -> ThreadRecord:
+        """Return the identity's thread, or raise NotFound.
+
+        A thread first used on another surface (LangServe, AG-UI) by the same identity is
+        adopted here the first time the runs API sees it.
+        """
+        thread = await self.store.get_thread(thread_id, identity.id)
+        if thread is not None:
+            return thread
+        if await self.owners.owns(thread_id, identity):
+            return await self.store.create_thread(
+                thread_id, identity.id, {}, if_exists="do_nothing"
+            )
+        raise NotFound(f"no thread {thread_id!r}")
+
+    def graph_of(self, thread: ThreadRecord) -> Graph | None:
+        """Return the graph the thread's runs use (None before its first run)."""
+        return self.graphs.get(str(thread.metadata.get("graph_id")))
+
+    # Runs ---------------------------------------------------------------------
+    def assistant(self, key: str) -> Assistant:
+        """Return the assistant named `key`, or raise NotFound."""
+        found = self.assistants.get(key)
+        if found is None:
+            raise NotFound(
+                f"no assistant {key!r}; use one of {[a.graph_id for a in self.assistants.all]}"
+            )
+        return found
+
+    def context_for(self, graph: Graph, given: dict[str, Any] | None, identity: Identity) -> Any:
+        """Return the run context: the caller's knobs, checked, and the server's tenant."""
+        given = dict(given or {})
+        if graph.context_schema is not Context:
+            return given or None
+        unknown = sorted(set(given) - set(CALLER_KNOBS))
+        if unknown:
+            raise RunRejected(f"context keys {unknown} are not known; use {list(CALLER_KNOBS)}")
+        if "chat_model" in given and given["chat_model"] not in self.chat_models:
+            raise RunRejected(f"unknown chat_model; use one of {list(self.chat_models)}")
+        if "embedding_model" in given and given["embedding_model"] not in self.embedding_models:
+            raise RunRejected(f"unknown embedding_model; use one of {list(self.embedding_models)}")
+        top_k = given.get("top_k", self.defaults.top_k)
+        if not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
+            raise RunRejected(f"top_k must be a whole number from 1 to {MAX_TOP_K}")
+        return {**vars(self.defaults), **given, "tenant": identity.tenant}
+
+    def _kwargs(self, body: RunCreate, graph: Graph, identity: Identity) -> dict[str, Any]:
+        for field in ("interrupt_before", "interrupt_after"):
+            nodes = getattr(body, field)
+            if isinstance(nodes, list) and (missing := sorted(set(nodes) - set(graph.nodes))):
+                raise RunRejected(f"{field}: no nodes {missing} in this graph")
+        checkpoint = body.checkpoint.model_dump() if body.checkpoint else None
+        if body.checkpoint_id:
+            checkpoint = {**(checkpoint or {}), "checkpoint_id": body.checkpoint_id}
+        return {
+            "input": body.input,
+            "command": body.command.model_dump(exclude_unset=True) if body.command else None,
+            "config": body.config,
+            "context": self.context_for(graph, body.context, identity),
+            "stream_mode": body.modes(),
+            "stream_subgraphs": body.stream_subgraphs,
+            "interrupt_before": body.interrupt_before,
+            "interrupt_after": body.interrupt_after,
+            "checkpoint": checkpoint,
+            "durability": body.durability,
+            "webhook": str(body.webhook) if body.webhook else None,
+            "tenant": identity.tenant,
+        }
+
+    async def create_run(
+        self,
+        identity: Identity,
+        thread_id: str | None,
+        body: RunCreate,
+        *,
+        start_now: bool = True,
+    ) -> tuple[RunRecord, asyncio.Task[Outcome | None] | None]:
+        """Queue or start a run; return it and, when this process executes it, its task.
+
+        `thread_id=None` is a stateless run: a temporary thread (deleted afterwards unless
+        `on_completion="keep"`).
+        """
+        assistant = self.assistant(body.assistant_id)
+        graph = self.graphs[assistant.graph_id]
+        kwargs = self._kwargs(body, graph, identity)
+        if body.webhook is not None:
+            try:
+                await check_webhook(str(body.webhook), allow_private=self.webhook_allow_private)
+            except WebhookRefused as refused:
+                raise RunRejected(str(refused)) from None
+        if thread_id is None:
+            thread = await self.create_thread(identity, None, {}, "raise")
+            kwargs["temporary"] = body.on_completion == "delete"
+        else:
+            try:
+                thread = await self.thread(identity, thread_id)
+            except NotFound:
+                if body.if_not_exists != "create":
+                    raise
+                thread = await self.create_thread(identity, thread_id, {}, "do_nothing")
+        active = await self.store.active_runs(thread.thread_id)
+        if active and body.multitask_strategy == "reject":
+            raise ThreadBusy(thread.thread_id)
+        if active and body.multitask_strategy in ("interrupt", "rollback"):
+            for run in active:
+                await self.cancel(run, body.multitask_strategy)
+        await self.store.set_thread_state(
+            thread.thread_id,
+            status="busy",
+            metadata={"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id},
+        )
+        run = RunRecord(
+            run_id=str(uuid.uuid4()),
+            thread_id=thread.thread_id,
+            assistant_id=assistant.assistant_id,
+            graph_id=assistant.graph_id,
+            owner=identity.id,
+            kwargs=kwargs,
+            metadata=dict(body.metadata or {}),
+            multitask_strategy=body.multitask_strategy,
+        )
+        if body.after_seconds:
+            run.not_before = now() + timedelta(seconds=body.after_seconds)
+        if start_now and not body.after_seconds and self.workers.has_room:
+            try:
+                await self.store.insert_run(
+                    run, claim_for=self.workers.id, lease_s=self.workers.lease_s
+                )
+                return run, self.workers.start_claimed(run)
+            except ThreadBusy:
+                if body.multitask_strategy == "reject":
+                    raise
+                run.status, run.worker, run.attempt, run.lease_until = "pending", None, 0, None
+        await self.store.insert_run(run, claim_for=None, lease_s=self.workers.lease_s)
+        await self.signals.publish_work()
+        return run, None
+
+    async def run_of(self, identity: Identity, thread_id: str | None, run_id: str) -> RunRecord:
+        """Return the identity's run (on `thread_id`, when given), or raise NotFound."""
+        run = await self.store.get_run(run_id, identity.id)
+        if run is None or (thread_id is not None and run.thread_id != thread_id):
+            raise NotFound(f"no run {run_id!r}")
+        return run
+
+    async def execute(self, run: RunRecord, events: Any) -> Outcome:
+        """Execute one attempt (the workers' `execute`)."""
+        context = run.kwargs.get("context")
+        graph = self.graphs[run.graph_id]
+        if graph.context_schema is Context and isinstance(context, dict):
+            context = Context(**context)
+        return await execute(
+            graph, run, events, context=context, recursion_limit=self.recursion_limit
+        )
+
+    async def cancel(self, run: RunRecord, action: str) -> None:
+        """Cancel a pending run at once, or ask the worker executing it to stop."""
+        if run.status == "pending" and await self.store.cancel_pending(run.run_id, action):
+            if action == "rollback":
+                await self.store.delete_run(run.run_id)
+            self.signals.wake_events(run.run_id)
+            return
+        await self.signals.publish_cancel(run.run_id, action)
+
+    async def wait(self, run: RunRecord, task: asyncio.Task[Outcome | None] | None) -> RunRecord:
+        """Wait until the run is final; return its record (its `result` is the answer)."""
+        if task is not None:
+            await asyncio.shield(task)
+        else:
+            await self._follow_to_end(run.run_id)
+        while True:
+            final = await self.store.get_run(run.run_id)
+            if final is None or final.status not in ACTIVE:
+                return final or run
+            # Requeued after a worker died, or not started yet: follow its next attempt.
+            await self._follow_to_end(run.run_id)
+
+    async def _follow_to_end(self, run_id: str) -> None:
+        after = await self.store.last_event_seq(run_id)
+        async for _ in self.events.follow(run_id, after=after, is_active=self.is_active(run_id)):
+            pass
+
+    def is_active(self, run_id: str) -> Any:
+        """Return an async callable telling whether the run is pending or running."""
+
+        async def is_active() -> bool:
+            run = await self.store.get_run(run_id)
+            return run is not None and run.status in ACTIVE
+
+        return is_active

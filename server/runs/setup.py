@@ -1,0 +1,113 @@
+"""Open the runs API for the lifespan: store, signals, event log, workers, service.
+
+PostgreSQL configured: runs, threads and stream buffers are rows shared by every process
+on the database, and survive restarts. Embedded default: all of it lives in this
+process's memory (same API and semantics; nothing survives a restart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from checkpoints import CheckpointStore
+from checkpoints.rollback import delete_run_checkpoints
+from graphs.context import Context
+from nodes.catalog import ModelCatalog
+from server.auth.ownership import ThreadOwners
+from server.runs.assistants import Assistants
+from server.runs.events import EventLog
+from server.runs.execute import Outcome
+from server.runs.memory_store import MemoryRunStore
+from server.runs.records import RunRecord, RunStore
+from server.runs.service import Graph, RunsService
+from server.runs.signals import Signals
+from server.runs.webhooks import deliver
+from server.runs.workers import RunWorkers
+from server.settings import Settings
+
+
+def _store_and_signals(
+    settings: Settings, checkpoints: CheckpointStore
+) -> tuple[RunStore, Signals]:
+    if checkpoints.kind != "postgres":
+        return MemoryRunStore(), Signals()
+    from server.runs.pg_signals import PgSignals
+    from server.runs.pg_store import PostgresRunStore
+
+    return PostgresRunStore(checkpoints.pool), PgSignals(
+        str(settings.postgres_url), checkpoints.pool
+    )
+
+
+@asynccontextmanager
+async def open_runs(
+    settings: Settings,
+    *,
+    checkpoints: CheckpointStore,
+    owners: ThreadOwners,
+    graphs: dict[str, Graph],
+    descriptions: dict[str, str],
+    models: ModelCatalog,
+) -> AsyncIterator[RunsService]:
+    """Yield the runs service with this process's workers started; drain them on exit."""
+    store, signals = _store_and_signals(settings, checkpoints)
+    events = EventLog(store, signals, poll_s=settings.run_poll_s)
+    service = RunsService(
+        store=store,
+        events=events,
+        signals=signals,
+        workers=None,  # type: ignore[arg-type]  # set below: the workers call the service
+        owners=owners,
+        graphs=graphs,
+        assistants=Assistants(descriptions),
+        defaults=Context(
+            embedding_model=settings.embedding_alias,
+            collection=settings.collection,
+            top_k=settings.top_k,
+        ),
+        chat_models=tuple(models.chat),
+        embedding_models=tuple(models.embeddings),
+        recursion_limit=settings.recursion_limit,
+        webhook_allow_private=settings.webhook_allow_private,
+    )
+
+    async def after_run(run: RunRecord, outcome: Outcome, cancel_reason: str | None) -> None:
+        if cancel_reason == "rollback":
+            await delete_run_checkpoints(checkpoints, run.thread_id, run.run_id)
+            await store.delete_run(run.run_id)
+        if run.kwargs.get("temporary"):
+            await checkpoints.saver.adelete_thread(run.thread_id)
+            await store.delete_thread(run.thread_id, run.owner, keep_runs=True)
+        if webhook := run.kwargs.get("webhook"):
+            payload: dict[str, Any] = {**run.public(), "status": outcome.status}
+            payload["values"] = outcome.values
+            if outcome.status in ("error", "timeout"):
+                payload["error"] = outcome.result.get("__error__")
+            await deliver(webhook, payload, allow_private=settings.webhook_allow_private)
+
+    workers = RunWorkers(
+        store,
+        events,
+        signals,
+        service.execute,
+        slots=settings.run_workers,
+        lease_s=settings.run_lease_s,
+        heartbeat_s=settings.run_heartbeat_s,
+        sweep_interval_s=settings.run_sweep_interval_s,
+        poll_s=settings.run_poll_s,
+        drain_s=settings.run_drain_s,
+        max_attempts=settings.run_max_attempts,
+        timeout_s=settings.run_timeout_s,
+        events_ttl_s=settings.stream_buffer_ttl_s,
+        after_run=after_run,
+    )
+    service.workers = workers
+    await signals.start()
+    await workers.start()
+    try:
+        yield service
+    finally:
+        await workers.stop()
+        await signals.stop()

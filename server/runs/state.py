@@ -1,0 +1,103 @@
+"""Thread state as `langgraph-sdk`'s `ThreadState`: values, next, checkpoint, tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StateSnapshot
+
+from server.runs.serde import jsonable
+
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+
+
+def checkpoint_of(config: RunnableConfig | None) -> dict[str, Any] | None:
+    """Return the SDK's `Checkpoint` for a checkpoint config."""
+    if not config:
+        return None
+    configurable = config.get("configurable") or {}
+    return {
+        "thread_id": configurable.get("thread_id"),
+        "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+        "checkpoint_id": configurable.get("checkpoint_id"),
+        "checkpoint_map": configurable.get("checkpoint_map"),
+    }
+
+
+def state_of(snapshot: StateSnapshot) -> dict[str, Any]:
+    """Return a snapshot as JSON `ThreadState`."""
+    tasks = [
+        {
+            "id": task.id,
+            "name": task.name,
+            "error": None if task.error is None else str(task.error),
+            "interrupts": jsonable(task.interrupts),
+            "checkpoint": checkpoint_of(task.state) if isinstance(task.state, dict) else None,
+            "state": state_of(task.state) if isinstance(task.state, StateSnapshot) else None,
+            "result": jsonable(task.result),
+        }
+        for task in snapshot.tasks
+    ]
+    return {
+        "values": jsonable(snapshot.values),
+        "next": list(snapshot.next),
+        "checkpoint": checkpoint_of(snapshot.config),
+        "metadata": jsonable(snapshot.metadata or {}),
+        "created_at": snapshot.created_at,
+        "parent_checkpoint": checkpoint_of(snapshot.parent_config),
+        "tasks": tasks,
+        "interrupts": jsonable(list(snapshot.interrupts)),
+    }
+
+
+def thread_config(thread_id: str, checkpoint: dict[str, Any] | None = None) -> RunnableConfig:
+    """Return the config that reads `thread_id` (at `checkpoint`, when given)."""
+    configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
+    for key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
+        if checkpoint and checkpoint.get(key) is not None:
+            configurable[key] = checkpoint[key]
+    return RunnableConfig(configurable=configurable)
+
+
+async def get_state(
+    graph: Graph, thread_id: str, checkpoint: dict[str, Any] | None = None, subgraphs: bool = False
+) -> dict[str, Any]:
+    """Return the thread's state (at a checkpoint, when given)."""
+    snapshot = await graph.aget_state(thread_config(thread_id, checkpoint), subgraphs=subgraphs)
+    return state_of(snapshot)
+
+
+async def get_history(
+    graph: Graph,
+    thread_id: str,
+    *,
+    limit: int,
+    before: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    checkpoint: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """Return the thread's states, newest first."""
+    states = []
+    async for snapshot in graph.aget_state_history(
+        thread_config(thread_id, checkpoint),
+        filter=metadata or None,
+        before=thread_config(thread_id, before) if before else None,
+        limit=limit,
+    ):
+        states.append(state_of(snapshot))
+    return states
+
+
+async def update_state(
+    graph: Graph,
+    thread_id: str,
+    values: Any,
+    *,
+    as_node: str | None,
+    checkpoint: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Write `values` as if `as_node` returned them; return the new checkpoint."""
+    config = await graph.aupdate_state(thread_config(thread_id, checkpoint), values, as_node)
+    return {"checkpoint": checkpoint_of(config)}

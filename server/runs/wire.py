@@ -1,0 +1,152 @@
+"""HTTP shapes of runs: resumable SSE streams and `/wait` bodies that keep proxies awake."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+
+from server.runs.events import END, EventLog
+from server.runs.records import StoredEvent
+from server.runs.serde import dumps
+
+HEARTBEAT = b": heartbeat\n\n"
+"""The keepalive comment langgraph-api sends; SSE parsers skip comment lines."""
+ALWAYS = {"metadata", "error", END}
+
+
+def json_response(
+    content: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """Answer JSON encoded the way run payloads are (messages, interrupts, datetimes)."""
+    return Response(dumps(content), status_code, headers, media_type="application/json")
+
+
+def last_event_id(request: Request) -> int:
+    """Return the `Last-Event-ID` header as a seq (0 when absent); 400 when malformed."""
+    raw = request.headers.get("last-event-id", "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise HTTPException(
+            400, f"Last-Event-ID must be an event id sent by this stream, got {raw!r}"
+        )
+    return int(raw)
+
+
+def parse_modes(raw: str | None) -> set[str] | None:
+    """Parse the `stream_mode` query parameter: one mode, or a JSON array (the SDK's form)."""
+    if not raw:
+        return None
+    if raw.startswith("["):
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise HTTPException(
+                422, "stream_mode must be a mode or a JSON array of modes"
+            ) from None
+        return {str(mode) for mode in parsed}
+    return {raw}
+
+
+def wanted(event: StoredEvent, modes: set[str] | None) -> bool:
+    """Return whether a reader that asked for `modes` gets this event."""
+    if modes is None or event.event in ALWAYS:
+        return True
+    mode = event.event.split("|", 1)[0].split("/", 1)[0]
+    return mode in modes or (mode == "messages" and "messages-tuple" in modes)
+
+
+def frame(event: StoredEvent) -> bytes:
+    """Encode one event as an SSE frame with its id."""
+    data = event.data or b"null"
+    return b"event: %s\ndata: %s\nid: %d\n\n" % (event.event.encode(), data, event.seq)
+
+
+def sse_response(
+    log: EventLog,
+    run_id: str,
+    *,
+    after: int,
+    modes: set[str] | None,
+    keepalive_s: float,
+    is_active: Callable[[], Awaitable[bool]],
+    on_disconnect: Callable[[], Awaitable[None]] | None,
+    headers: dict[str, str],
+) -> StreamingResponse:
+    """Stream the run's events after `after` (with heartbeats) until its `end`."""
+
+    async def body() -> AsyncIterator[bytes]:
+        finished = False
+        events = log.follow(run_id, after=after, is_active=is_active)
+        pending: asyncio.Task[StoredEvent] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(events))
+                done, _ = await asyncio.wait({pending}, timeout=keepalive_s)
+                if not done:
+                    yield HEARTBEAT
+                    continue
+                try:
+                    event = pending.result()
+                except StopAsyncIteration:
+                    finished = True
+                    return
+                pending = None
+                if wanted(event, modes):
+                    yield frame(event)
+                if event.event == END:
+                    finished = True
+                    return
+        finally:
+            if pending is not None:
+                pending.cancel()
+            with contextlib.suppress(Exception):
+                await events.aclose()
+            if not finished and on_disconnect is not None:
+                await on_disconnect()
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no", **headers},
+    )
+
+
+def wait_response(
+    result: Callable[[], Awaitable[Any]],
+    *,
+    keepalive_s: float,
+    on_disconnect: Callable[[], Awaitable[None]] | None,
+    headers: dict[str, str],
+) -> StreamingResponse:
+    """Answer with the run's result; until it is ready, a newline every `keepalive_s`.
+
+    Leading whitespace is valid JSON, so clients parse the body as usual while proxies
+    see bytes and keep the connection open (what langgraph-api does).
+    """
+
+    async def body() -> AsyncIterator[bytes]:
+        waiter = asyncio.ensure_future(result())
+        finished = False
+        try:
+            while True:
+                done, _ = await asyncio.wait({waiter}, timeout=keepalive_s)
+                if done:
+                    finished = True
+                    yield dumps(waiter.result())
+                    return
+                yield b"\n"
+        finally:
+            if not finished:
+                waiter.cancel()
+                if on_disconnect is not None:
+                    await on_disconnect()
+
+    return StreamingResponse(body(), media_type="application/json", headers=headers)

@@ -1,0 +1,214 @@
+"""The workers that execute runs: claims with a lease, heartbeats, a sweeper, a drain.
+
+Guarantees (docs/architecture.md, "Durable runs"):
+- at most one running run per thread: the store refuses a second (a partial unique
+  index in PostgreSQL), whoever asks;
+- a worker writes a run's outcome only while it holds the attempt it claimed (`worker`
+  and `attempt` fence every write), so a worker presumed dead cannot overwrite the
+  attempt that replaced it;
+- a run whose worker stops heart-beating is put back in the queue by the sweeper of any
+  process once its lease expires, and its next attempt resumes from the thread's last
+  checkpoint: nodes that completed (their writes are checkpointed) do not run again;
+- at shutdown, running runs get `ORCA_RUN_DRAIN_S` to finish, then go back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+
+from server.runs.events import END, EventLog, RunEvents
+from server.runs.execute import Outcome, failure
+from server.runs.records import RunRecord, RunStore
+from server.runs.signals import Signals
+
+log = logging.getLogger("orca.runs")
+
+Execute = Callable[[RunRecord, RunEvents], Awaitable[Outcome]]
+AfterRun = Callable[[RunRecord, Outcome, str | None], Awaitable[None]]
+"""Called once a run's outcome is recorded, with the cancel action if it was cancelled."""
+
+THREAD_STATUS = {"success": "idle", "cancelled": "idle", "timeout": "error", "error": "error"}
+
+
+class RunWorkers:
+    """This process's share of the run queue."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        events: EventLog,
+        signals: Signals,
+        execute: Execute,
+        *,
+        slots: int,
+        lease_s: float,
+        heartbeat_s: float,
+        sweep_interval_s: float,
+        poll_s: float,
+        drain_s: float,
+        max_attempts: int,
+        timeout_s: float,
+        events_ttl_s: float = 600.0,
+        after_run: AfterRun | None = None,
+    ) -> None:
+        self.store, self.events, self.signals, self.execute = store, events, signals, execute
+        self.slots, self.lease_s, self.heartbeat_s = slots, lease_s, heartbeat_s
+        self.sweep_interval_s, self.poll_s, self.drain_s = sweep_interval_s, poll_s, drain_s
+        self.max_attempts, self.timeout_s, self.after_run = max_attempts, timeout_s, after_run
+        self.events_ttl_s = events_ttl_s
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.running: dict[str, asyncio.Task[Outcome | None]] = {}
+        self._cancel_actions: dict[str, str] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._draining = False
+        signals.on_cancel(self._on_cancel)
+
+    # Lifecycle ----------------------------------------------------------------
+    async def start(self) -> None:
+        """Start claiming (when this process has slots) and sweeping."""
+        if self.slots:
+            self._loops.append(asyncio.create_task(self._claim_loop(), name="orca-run-claims"))
+        self._loops.append(asyncio.create_task(self._sweep_loop(), name="orca-run-sweeper"))
+
+    async def stop(self) -> None:
+        """Drain: stop claiming, let running runs finish for a while, requeue the rest."""
+        self._draining = True
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self.running:
+            log.info("draining %d runs for up to %.0fs", len(self.running), self.drain_s)
+            await asyncio.wait(list(self.running.values()), timeout=self.drain_s or None)
+        for run_id, task in list(self.running.items()):
+            self._cancel_actions[run_id] = "requeue"
+            task.cancel()
+        await asyncio.gather(*self.running.values(), return_exceptions=True)
+
+    @property
+    def has_room(self) -> bool:
+        """Whether this process can start one more run now."""
+        return not self._draining and len(self.running) < self.slots
+
+    # Claiming -----------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        while True:
+            self.signals.work.clear()
+            try:
+                while self.has_room and (run := await self.store.claim_next(self.id, self.lease_s)):
+                    self.start_claimed(run)
+            except Exception:
+                log.exception("claiming runs failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.signals.work.wait(), timeout=self.poll_s)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval_s)
+            try:
+                requeued = await self.store.requeue_expired(self.max_attempts)
+                pruned = await self.store.prune_events(self.events_ttl_s)
+            except Exception:
+                log.exception("sweeping runs failed; retrying")
+                continue
+            if requeued:
+                log.warning("requeued %d runs whose worker stopped: %s", len(requeued), requeued)
+                await self.signals.publish_work()
+            if pruned:
+                log.debug("dropped %d expired stream events", pruned)
+
+    def start_claimed(self, run: RunRecord) -> asyncio.Task[Outcome | None]:
+        """Execute a run this worker has claimed; return its task."""
+        task = asyncio.create_task(self._attempt(run), name=f"orca-run-{run.run_id}")
+        self.running[run.run_id] = task
+        task.add_done_callback(lambda _: self.running.pop(run.run_id, None))
+        return task
+
+    # One attempt --------------------------------------------------------------
+    async def _attempt(self, run: RunRecord) -> Outcome | None:
+        events = await self.events.open(run.run_id)
+        heartbeat = asyncio.create_task(self._heartbeat(run, asyncio.current_task()))
+        outcome: Outcome | None = None
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                outcome = await self.execute(run, events)
+        except asyncio.CancelledError:
+            action = self._cancel_actions.pop(run.run_id, None)
+            if action is None:  # the process is going down, or the lease was lost
+                raise
+            if action == "requeue":
+                await self.store.release_run(run.run_id, self.id, run.attempt)
+                await events.close()
+                return None
+            outcome = Outcome("cancelled", {"__error__": {"error": "Cancelled", "message": action}})
+            await self._record(run, events, outcome, cancel_reason=action)
+            return outcome
+        except TimeoutError:
+            outcome = Outcome("timeout", {"__error__": failure(TimeoutError("run timed out"))})
+        except Exception as error:
+            log.exception("run %s failed", run.run_id)
+            outcome = Outcome("error", {"__error__": failure(error)})
+        finally:
+            heartbeat.cancel()
+        await self._record(run, events, outcome)
+        return outcome
+
+    async def _record(
+        self, run: RunRecord, events: RunEvents, outcome: Outcome, cancel_reason: str | None = None
+    ) -> None:
+        held = await self.store.finish_run(
+            run.run_id,
+            self.id,
+            run.attempt,
+            status=outcome.status,
+            result=outcome.result,
+            cancel_reason=cancel_reason,
+        )
+        if not held:
+            log.warning(
+                "run %s attempt %d was taken over; outcome dropped", run.run_id, run.attempt
+            )
+            await events.close()
+            return
+        status = "interrupted" if outcome.paused else THREAD_STATUS[outcome.status]
+        await self.store.set_thread_state(
+            run.thread_id,
+            status=status,  # type: ignore[arg-type]
+            values=outcome.values,
+            interrupts={"": outcome.interrupts} if outcome.interrupts else {},
+        )
+        if outcome.status in ("error", "timeout"):
+            events.emit("error", outcome.result["__error__"])
+        events.emit(END, None)
+        await events.close()
+        await self.signals.publish_work()  # the thread is free: its next run may start
+        if self.after_run is not None:
+            try:
+                await self.after_run(run, outcome, cancel_reason)
+            except Exception:
+                log.exception("after-run hook of %s failed", run.run_id)
+
+    async def _heartbeat(self, run: RunRecord, task: asyncio.Task[object] | None) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                held = await self.store.heartbeat(run.run_id, self.id, run.attempt, self.lease_s)
+            except Exception:
+                log.exception("heartbeat of run %s failed", run.run_id)
+                continue
+            if not held and task is not None:
+                log.warning("lost the lease of run %s; stopping this attempt", run.run_id)
+                task.cancel()
+                return
+
+    # Cancellation -------------------------------------------------------------
+    def _on_cancel(self, run_id: str, action: str) -> None:
+        task = self.running.get(run_id)
+        if task is not None and not task.done():
+            self._cancel_actions[run_id] = action
+            task.cancel()
