@@ -17,7 +17,17 @@ from server.observability.metrics import Metrics
 from server.observability.requests import RequestObserver
 from server.observability.runs import RunTelemetry
 from server.observability.tracing import configure_langsmith, open_tracer_provider
-from server.routes import agui, assistants, chat, embeddings, health, home, runs, threads
+from server.routes import (
+    agui,
+    assistants,
+    chat,
+    embeddings,
+    health,
+    home,
+    orchestrate,
+    runs,
+    threads,
+)
 from server.routes import metrics as metrics_route
 from server.routes.workflows import mount_workflows
 from server.settings import Settings, load_settings
@@ -84,6 +94,7 @@ def create_app(
     app.include_router(assistants.router)
     app.include_router(threads.router)
     app.include_router(runs.router)
+    app.include_router(orchestrate.router)
     mount_workflows(app, settings)
     add_error_handlers(app)
     add_cors(app, settings)  # outermost, so refusals (413, 429) carry CORS headers too

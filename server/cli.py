@@ -197,10 +197,12 @@ def _register_commands() -> None:
     from server.commands.eval import eval_command
     from server.commands.keys import keys_app
     from server.commands.prune import prune_command
+    from server.commands.worker import worker_command
 
     app.add_typer(keys_app, name="keys")
     app.command("prune")(prune_command)
     app.command("eval")(eval_command)
+    app.command("worker")(worker_command)
 
 
 _register_commands()

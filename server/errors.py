@@ -74,7 +74,7 @@ def add_error_handlers(app: FastAPI) -> None:
     for exc_type, status in RUN_ERRORS.items():
 
         async def run_error(request: Request, exc: Exception, status: int = status) -> Response:
-            return JSONResponse({"detail": run_error_message(exc)}, status_code=status)
+            return await api_error(request, ApiError(status, run_error_message(exc)))
 
         app.add_exception_handler(exc_type, run_error)
     for exc_type, dependency in UPSTREAM_ERRORS.items():

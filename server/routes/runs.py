@@ -56,21 +56,23 @@ def _canceller(runs: RunsService, run: RunRecord, when: str) -> Any:
     return cancel
 
 
-async def _create(
+async def create_response(
     runs: RunsService, identity: Identity, thread_id: str | None, body: RunCreate
 ) -> Response:
+    """Create a background run; answer it with `Content-Location`."""
     run, _ = await runs.create_run(identity, thread_id, body)
     base, _ = _paths(run)
     return json_response(run.public(), headers={"Content-Location": base})
 
 
-async def _stream(
+async def stream_response(
     runs: RunsService,
     identity: Identity,
     thread_id: str | None,
     body: RunCreate,
     keepalive_s: float,
 ) -> Response:
+    """Create a run and answer its event stream, resumable at `Location`."""
     run, _ = await runs.create_run(identity, thread_id, body)
     base, stream = _paths(run)
     return sse_response(
@@ -85,13 +87,14 @@ async def _stream(
     )
 
 
-async def _wait(
+async def wait_result_response(
     runs: RunsService,
     identity: Identity,
     thread_id: str | None,
     body: RunCreate,
     keepalive_s: float,
 ) -> Response:
+    """Create a run and answer its result, with keepalive newlines meanwhile."""
     run, task = await runs.create_run(identity, thread_id, body)
     base, _ = _paths(run)
 
@@ -112,7 +115,7 @@ async def create_run(
     thread_id: str, body: RunCreate, runs: RunsDep, identity: IdentityDep
 ) -> Response:
     """Create a background run on the thread."""
-    return await _create(runs, identity, thread_id, body)
+    return await create_response(runs, identity, thread_id, body)
 
 
 @router.post("/threads/{thread_id}/runs/stream")
@@ -120,7 +123,7 @@ async def stream_run(
     thread_id: str, body: RunCreate, runs: RunsDep, identity: IdentityDep, settings: SettingsDep
 ) -> Response:
     """Create a run and stream its events (SSE)."""
-    return await _stream(runs, identity, thread_id, body, settings.keepalive_s)
+    return await stream_response(runs, identity, thread_id, body, settings.keepalive_s)
 
 
 @router.post("/threads/{thread_id}/runs/wait")
@@ -128,7 +131,7 @@ async def wait_run(
     thread_id: str, body: RunCreate, runs: RunsDep, identity: IdentityDep, settings: SettingsDep
 ) -> Response:
     """Create a run and answer with its final values."""
-    return await _wait(runs, identity, thread_id, body, settings.keepalive_s)
+    return await wait_result_response(runs, identity, thread_id, body, settings.keepalive_s)
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -230,7 +233,7 @@ async def cancel_run(
 @router.post("/runs")
 async def create_stateless_run(body: RunCreate, runs: RunsDep, identity: IdentityDep) -> Response:
     """Create a background run on a temporary thread."""
-    return await _create(runs, identity, None, body)
+    return await create_response(runs, identity, None, body)
 
 
 @router.post("/runs/stream")
@@ -238,7 +241,7 @@ async def stream_stateless_run(
     body: RunCreate, runs: RunsDep, identity: IdentityDep, settings: SettingsDep
 ) -> Response:
     """Stream a run on a temporary thread."""
-    return await _stream(runs, identity, None, body, settings.keepalive_s)
+    return await stream_response(runs, identity, None, body, settings.keepalive_s)
 
 
 @router.post("/runs/wait")
@@ -246,7 +249,7 @@ async def wait_stateless_run(
     body: RunCreate, runs: RunsDep, identity: IdentityDep, settings: SettingsDep
 ) -> Response:
     """Run on a temporary thread and answer with the final values."""
-    return await _wait(runs, identity, None, body, settings.keepalive_s)
+    return await wait_result_response(runs, identity, None, body, settings.keepalive_s)
 
 
 @router.post("/runs/batch")

@@ -78,8 +78,9 @@ class RunCreate(Body):
         return [value] if isinstance(value, str) else list(dict.fromkeys(value))
 
     def modes(self) -> list[str]:
-        """Return the stream modes as a list."""
-        return list(self.stream_mode)  # type: ignore[arg-type]
+        """Return the stream modes as a list (the default is not run through the validator)."""
+        mode = self.stream_mode
+        return [mode] if isinstance(mode, str) else list(mode)
 
 
 class ThreadCreate(Body):

@@ -1,0 +1,60 @@
+"""`orca worker`: execute queued runs without serving HTTP, to scale runs out.
+
+It opens exactly what `orca serve` opens (the app's lifespan: checkpointer, models,
+graphs, run workers) and then only works the queue in PostgreSQL, until SIGINT or
+SIGTERM; then it drains like the server: running runs get `ORCA_RUN_DRAIN_S` to finish,
+the rest go back to the queue for another worker. It needs `ORCA_POSTGRES_URL`: on the
+embedded defaults runs live in the serving process's memory, so there is no queue to share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Annotated
+
+import typer
+
+from server.settings import SettingsError, load_settings
+
+log = logging.getLogger("orca")
+
+
+def worker_command(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Runs executed at once (ORCA_RUN_WORKERS)."),
+    ] = None,
+) -> None:
+    """Execute queued runs from PostgreSQL, without the HTTP server."""
+    from server.app import create_app
+    from server.observability.logs import configure_logging
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if settings.postgres_url is None:
+        raise typer.BadParameter(
+            "orca worker shares the run queue in PostgreSQL: set ORCA_POSTGRES_URL "
+            "(on the embedded defaults, `orca serve` executes its own runs)"
+        )
+    if concurrency is not None:
+        settings = settings.model_copy(update={"run_workers": max(1, concurrency)})
+    if settings.run_workers == 0:
+        settings = settings.model_copy(update={"run_workers": 10})
+    configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
+    asyncio.run(_work(create_app(settings)))
+
+
+async def _work(app: object) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
+        runs = app.state.resources.runs  # type: ignore[attr-defined]
+        log.info("worker %s executing up to %d runs", runs.workers.id, runs.workers.slots)
+        await stop.wait()
+        log.info("worker %s stopping: draining its runs", runs.workers.id)
