@@ -327,6 +327,7 @@ def unit_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_units_pass_systemd_analyze_verify(unit_root: Path) -> None:
     assert {unit.name for unit in UNITS} == {
         "orca.service",
+        "orca-worker.service",
         "orca-backup.service",
         "orca-backup.timer",
         "orca-prune.service",
@@ -347,7 +348,12 @@ def test_units_pass_systemd_analyze_verify(unit_root: Path) -> None:
 
 @pytest.mark.parametrize(
     ("unit", "most"),
-    [("orca.service", 2.0), ("orca-backup.service", 4.0), ("orca-prune.service", 4.0)],
+    [
+        ("orca.service", 2.0),
+        ("orca-worker.service", 2.0),
+        ("orca-backup.service", 4.0),
+        ("orca-prune.service", 4.0),
+    ],
 )
 def test_services_are_sandboxed(unit_root: Path, unit: str, most: float) -> None:
     # systemd's exposure score runs from 0 (locked down) to 10 (no sandbox); the server
