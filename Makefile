@@ -11,7 +11,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 endif
 
-.PHONY: run test unit lint services clean bench-embeddings chat-page
+.PHONY: run test unit lint services clean bench-embeddings bench-runs chat-page
 
 $(BIN)/python:
 	@echo ">> creating $(VENV)"
@@ -62,6 +62,16 @@ $(LITELLM):
 bench-embeddings: $(VENV)/.installed $(LITELLM)
 	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 	$(BIN)/python -m evals.bench_embeddings --litellm $(LITELLM)
+
+# `langgraph dev` (LangGraph's in-memory Agent Server), the peer of the runs benchmark, in its
+# own venv (never a dependency).
+LANGGRAPH_DEV := var/langgraph-dev/bin/langgraph
+$(LANGGRAPH_DEV):
+	$(PYTHON) -m venv var/langgraph-dev
+	var/langgraph-dev/bin/pip install --quiet 'langgraph-cli[inmem]' langgraph
+
+bench-runs: $(VENV)/.installed $(LANGGRAPH_DEV)
+	$(BIN)/python -m evals.bench_runs --langgraph-dev $(LANGGRAPH_DEV)
 
 # Rebuild the committed chat page script (server/static/chat/app.js) after editing server/web/chat/src.
 chat-page:
