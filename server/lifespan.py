@@ -138,6 +138,7 @@ def make_lifespan(
                         },
                     },
                     models=models,
+                    telemetry=getattr(app.state, "telemetry", None),
                 )
             )
             app.state.resources = Resources(

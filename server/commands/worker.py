@@ -3,8 +3,9 @@
 It opens exactly what `orca serve` opens (the app's lifespan: checkpointer, models,
 graphs, run workers) and then only works the queue in PostgreSQL, until SIGINT or
 SIGTERM; then it drains like the server: running runs get `ORCA_RUN_DRAIN_S` to finish,
-the rest go back to the queue for another worker. It needs `ORCA_POSTGRES_URL`: on the
-embedded defaults runs live in the serving process's memory, so there is no queue to share.
+the rest go back to the queue for another worker (a second signal skips the drain). It
+needs `ORCA_POSTGRES_URL`: on the embedded defaults runs live in the serving process's
+memory, so there is no queue to share.
 """
 
 from __future__ import annotations
@@ -57,4 +58,8 @@ async def _work(app: object) -> None:
         runs = app.state.resources.runs  # type: ignore[attr-defined]
         log.info("worker %s executing up to %d runs", runs.workers.id, runs.workers.slots)
         await stop.wait()
+        # A second signal stops at once, as a second Ctrl-C stops `orca serve` (uvicorn);
+        # the runs still draining then wait out their lease, like a killed worker's.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         log.info("worker %s stopping: draining its runs", runs.workers.id)

@@ -193,7 +193,7 @@ async def join_run_stream(
     identity: IdentityDep,
     settings: SettingsDep,
     cancel_on_disconnect: bool = False,
-    stream_mode: str | None = None,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
     """Stream the run's events; with `Last-Event-ID`, only those after it (replay)."""
     run = await runs.run_of(identity, thread_id, run_id)

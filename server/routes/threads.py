@@ -94,6 +94,7 @@ async def delete_thread(thread_id: str, runs: RunsDep, identity: IdentityDep) ->
     if saver is not None and not isinstance(saver, bool):
         await saver.adelete_thread(thread_id)
     await runs.store.delete_thread(thread_id, identity.id)
+    await runs.release_thread(thread_id, identity)
     return Response(status_code=204)
 
 
@@ -266,7 +267,7 @@ async def thread_stream(
     runs: RunsDep,
     identity: IdentityDep,
     settings: SettingsDep,
-    stream_mode: str | None = None,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
     """Stream the events of the thread's active run (or, if none, of its latest run)."""
     thread = await runs.thread(identity, thread_id)
@@ -275,11 +276,14 @@ async def thread_stream(
     if not latest:
         return json_response({"detail": f"thread {thread_id!r} has no runs to stream"}, 404)
     run = next((r for r in latest if r.status == "running"), latest[0])
+    modes = parse_modes(stream_mode)
+    if modes is not None and "run_modes" in modes:
+        modes = None  # the SDK's default: every event the run streams, in its own modes
     return sse_response(
         runs.events,
         run.run_id,
         after=last_event_id(request),
-        modes=parse_modes(stream_mode),
+        modes=modes,
         keepalive_s=settings.keepalive_s,
         is_active=runs.is_active(run.run_id),
         on_disconnect=None,

@@ -77,9 +77,22 @@ class RunEvents:
         self.closed = True
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            # `wait`, not `suppress(CancelledError)`: that would also swallow a cancel of
+            # the caller (a worker being stopped), which then never stopped.
+            await asyncio.wait([self._flusher])
         await self.flush()
+        self.log.forget(self)
+
+    def discard(self) -> None:
+        """Drop this attempt's unflushed events and stop serving it from memory.
+
+        For an attempt that lost its lease: a newer attempt numbers its events after the
+        stored ones, so flushing these late could collide with them.
+        """
+        self.closed = True
+        if self._flusher is not None:
+            self._flusher.cancel()
+        self._unflushed.clear()
         self.log.forget(self)
 
 
@@ -125,6 +138,7 @@ class EventLog:
         events were buffered, or whose buffer expired).
         """
         last = after
+        end_by = 0.0
         with self.signals.watch_events(run_id) as wake:
             while True:
                 wake.clear()
@@ -137,9 +151,16 @@ class EventLog:
                 if batch:
                     continue
                 if is_active is not None and not await is_active():  # type: ignore[operator]
-                    # One more read: the end may have been flushed just now.
-                    if not await self._read(run_id, last):
-                        return
-                    continue
+                    now = asyncio.get_running_loop().time()
+                    if run_id in self._live:
+                        # Recorded final, but this process emits its `end` only after
+                        # writing the outcome: wait for it (at most `poll_s`, should the
+                        # attempt never close) rather than stop short.
+                        end_by = end_by or now + self.poll_s
+                    if run_id not in self._live or now >= end_by:
+                        # One more read: the end may have been flushed just now.
+                        if not await self._read(run_id, last):
+                            return
+                        continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=self.poll_s)

@@ -15,6 +15,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Send
 
@@ -157,10 +158,14 @@ async def execute(
     *,
     context: Any,
     recursion_limit: int,
+    extra_config: RunnableConfig | None = None,
 ) -> Outcome:
-    """Run the graph for `run`, emitting its events; return how it ended."""
+    """Run the graph for `run`, emitting its events; return how it ended.
+
+    `extra_config` is merged in (the service's metrics callbacks and their tags).
+    """
     kwargs = run.kwargs
-    config = run_config(run, recursion_limit=recursion_limit)
+    config = merge_configs(run_config(run, recursion_limit=recursion_limit), extra_config)
     graph_input = command_from(kwargs["command"]) if kwargs.get("command") else kwargs.get("input")
     translator = StreamTranslator(
         list(kwargs.get("stream_mode") or ["values"]), bool(kwargs.get("stream_subgraphs")), events

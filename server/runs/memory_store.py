@@ -22,6 +22,7 @@ from server.runs.records import (
     ThreadRecord,
     ThreadStatus,
     now,
+    worker_lost,
 )
 
 
@@ -243,7 +244,7 @@ class MemoryRunStore:
             if run.status == "running" and run.lease_until and run.lease_until < due:
                 run.status = "pending" if run.attempt < max_attempts else "error"
                 if run.status == "error":
-                    run.result = {"__error__": {"error": "WorkerLost", "message": "gave up"}}
+                    run.result = worker_lost(max_attempts)
                 run.worker, run.lease_until, run.updated_at = None, None, due
                 requeued.append(run.run_id)
         return requeued

@@ -27,6 +27,7 @@ from server.runs.records import (
     ThreadFilter,
     ThreadRecord,
     ThreadStatus,
+    worker_lost,
 )
 from server.runs.serde import dumps
 
@@ -404,7 +405,7 @@ class PostgresRunStore:
 
     async def requeue_expired(self, max_attempts: int) -> list[str]:
         """Requeue running runs whose lease has expired (`error` after `max_attempts`)."""
-        gave_up = {"__error__": {"error": "WorkerLost", "message": "gave up"}}
+        gave_up = worker_lost(max_attempts)
         rows = await self._fetch(
             sql.SQL("""UPDATE orca_runs SET
                 status = CASE WHEN attempt < %(max)s THEN 'pending' ELSE 'error' END,

@@ -26,6 +26,20 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def worker_lost(max_attempts: int) -> dict[str, Any]:
+    """Return the result of a run given up because its worker died `max_attempts` times."""
+    return {
+        "__error__": {
+            "error": "WorkerLost",
+            "message": (
+                "the worker executing this run stopped (its lease expired without a "
+                f"heartbeat) on each of its {max_attempts} attempts; not retried again "
+                "(ORCA_RUN_MAX_ATTEMPTS)"
+            ),
+        }
+    }
+
+
 @dataclass
 class ThreadRecord:
     """A thread: its owner, metadata and the summary of its last run."""

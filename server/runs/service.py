@@ -16,6 +16,7 @@ from langgraph.graph.state import CompiledStateGraph
 from graphs.context import Context
 from server.auth.identity import Identity
 from server.auth.ownership import ThreadNotFound, ThreadOwners
+from server.observability.runs import RunTelemetry
 from server.runs.assistants import Assistant, Assistants
 from server.runs.events import EventLog
 from server.runs.execute import Outcome, execute
@@ -62,6 +63,8 @@ class RunsService:
     embedding_models: tuple[str, ...]
     recursion_limit: int = 25
     webhook_allow_private: bool = False
+    telemetry: RunTelemetry | None = None
+    """Run metrics (`orca_workflow_runs_total{surface="runs"}`) and the run log line."""
 
     # Threads ------------------------------------------------------------------
     async def create_thread(
@@ -93,6 +96,17 @@ class RunsService:
                 thread_id, identity.id, {}, if_exists="do_nothing"
             )
         raise NotFound(f"no thread {thread_id!r}")
+
+    async def release_thread(self, thread_id: str, identity: Identity) -> None:
+        """Drop the identity's claim on a deleted thread, so `thread()` cannot adopt it back.
+
+        With PostgreSQL the claim is the store's thread row, already deleted; the embedded
+        default keeps claims in SQLite, apart from the in-memory store.
+        """
+        await self.owners.db.fetch(
+            "DELETE FROM orca_threads WHERE thread_id = %s AND owner = %s",
+            (thread_id, identity.id),
+        )
 
     def graph_of(self, thread: ThreadRecord) -> Graph | None:
         """Return the graph the thread's runs use (None before its first run)."""
@@ -229,9 +243,21 @@ class RunsService:
         graph = self.graphs[run.graph_id]
         if graph.context_schema is Context and isinstance(context, dict):
             context = Context(**context)
-        return await execute(
-            graph, run, events, context=context, recursion_limit=self.recursion_limit
-        )
+        if self.telemetry is None:
+            return await execute(
+                graph, run, events, context=context, recursion_limit=self.recursion_limit
+            )
+        async with self.telemetry.run(run.graph_id, "runs", run.thread_id) as record:
+            outcome = await execute(
+                graph,
+                run,
+                events,
+                context=context,
+                recursion_limit=self.recursion_limit,
+                extra_config=self.telemetry.config_for(run.graph_id),
+            )
+            record.outcome = outcome.status
+        return outcome
 
     async def cancel(self, run: RunRecord, action: str) -> None:
         """Cancel a pending run at once, or ask the worker executing it to stop."""

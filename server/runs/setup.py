@@ -16,6 +16,7 @@ from checkpoints.rollback import delete_run_checkpoints
 from graphs.context import Context
 from nodes.catalog import ModelCatalog
 from server.auth.ownership import ThreadOwners
+from server.observability.runs import RunTelemetry
 from server.runs.assistants import Assistants
 from server.runs.events import EventLog
 from server.runs.execute import Outcome
@@ -50,6 +51,7 @@ async def open_runs(
     graphs: dict[str, Graph],
     descriptions: dict[str, str],
     models: ModelCatalog,
+    telemetry: RunTelemetry | None = None,
 ) -> AsyncIterator[RunsService]:
     """Yield the runs service with this process's workers started; drain them on exit."""
     store, signals = _store_and_signals(settings, checkpoints)
@@ -71,6 +73,7 @@ async def open_runs(
         embedding_models=tuple(models.embeddings),
         recursion_limit=settings.recursion_limit,
         webhook_allow_private=settings.webhook_allow_private,
+        telemetry=telemetry,
     )
 
     async def after_run(run: RunRecord, outcome: Outcome, cancel_reason: str | None) -> None:

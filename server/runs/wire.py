@@ -39,19 +39,20 @@ def last_event_id(request: Request) -> int:
     return int(raw)
 
 
-def parse_modes(raw: str | None) -> set[str] | None:
-    """Parse the `stream_mode` query parameter: one mode, or a JSON array (the SDK's form)."""
-    if not raw:
-        return None
-    if raw.startswith("["):
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise HTTPException(
-                422, "stream_mode must be a mode or a JSON array of modes"
-            ) from None
-        return {str(mode) for mode in parsed}
-    return {raw}
+def parse_modes(raw: list[str] | None) -> set[str] | None:
+    """Parse the `stream_mode` query parameters: repeated (the SDK's form) or a JSON array."""
+    modes: set[str] = set()
+    for item in raw or []:
+        if item.startswith("["):
+            try:
+                modes.update(str(mode) for mode in orjson.loads(item))
+            except orjson.JSONDecodeError:
+                raise HTTPException(
+                    422, "stream_mode must be a mode or a JSON array of modes"
+                ) from None
+        elif item:
+            modes.add(item)
+    return modes or None
 
 
 def wanted(event: StoredEvent, modes: set[str] | None) -> bool:

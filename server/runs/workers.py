@@ -83,8 +83,9 @@ class RunWorkers:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         if self.running:
-            log.info("draining %d runs for up to %.0fs", len(self.running), self.drain_s)
-            await asyncio.wait(list(self.running.values()), timeout=self.drain_s or None)
+            log.info("draining %d runs for up to %gs", len(self.running), self.drain_s)
+            # 0 means no grace at all (`timeout=None` would wait for ever).
+            await asyncio.wait(list(self.running.values()), timeout=self.drain_s)
         for run_id, task in list(self.running.items()):
             self._cancel_actions[run_id] = "requeue"
             task.cancel()
@@ -118,6 +119,7 @@ class RunWorkers:
                 continue
             if requeued:
                 log.warning("requeued %d runs whose worker stopped: %s", len(requeued), requeued)
+                await self._finish_given_up(requeued)
                 await self.signals.publish_work()
             if pruned:
                 log.debug("dropped %d expired stream events", pruned)
@@ -140,10 +142,14 @@ class RunWorkers:
         except asyncio.CancelledError:
             action = self._cancel_actions.pop(run.run_id, None)
             if action is None:  # the process is going down, or the lease was lost
+                # Not flushed: another attempt may already number events after the stored
+                # ones; and readers here must stop reading this attempt from memory.
+                events.discard()
                 raise
             if action == "requeue":
                 await self.store.release_run(run.run_id, self.id, run.attempt)
                 await events.close()
+                await self.signals.publish_work()  # another process may take it at once
                 return None
             outcome = Outcome("cancelled", {"__error__": {"error": "Cancelled", "message": action}})
             await self._record(run, events, outcome, cancel_reason=action)
@@ -192,6 +198,28 @@ class RunWorkers:
                 await self.after_run(run, outcome, cancel_reason)
             except Exception:
                 log.exception("after-run hook of %s failed", run.run_id)
+
+    async def _finish_given_up(self, run_ids: list[str]) -> None:
+        """Close what the sweeper just marked `error` after `max_attempts` dead workers.
+
+        No worker will record these runs: their threads stop being busy and their readers
+        get the `error` and `end` every failed run ends with.
+        """
+        for run_id in run_ids:
+            try:
+                run = await self.store.get_run(run_id)
+                if run is None or run.status != "error":
+                    continue  # requeued (or deleted meanwhile)
+                log.error("run %s: %s", run_id, run.result["__error__"]["message"])
+                await self.store.set_thread_state(run.thread_id, status="error")
+                events = await self.events.open(run_id)
+                events.emit("error", run.result["__error__"])
+                events.emit(END, None)
+                await events.close()
+                if self.after_run is not None:
+                    await self.after_run(run, Outcome("error", run.result), None)
+            except Exception:
+                log.exception("closing given-up run %s failed", run_id)
 
     async def _heartbeat(self, run: RunRecord, task: asyncio.Task[object] | None) -> None:
         while True:

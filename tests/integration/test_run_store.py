@@ -24,6 +24,7 @@ from server.runs.records import (
     ThreadExists,
     ThreadFilter,
     now,
+    worker_lost,
 )
 
 LEASE_S = 30.0
@@ -259,7 +260,7 @@ async def test_a_run_whose_workers_keep_dying_ends_in_error(store: RunStore) -> 
     assert await expire_leases(store, max_attempts=1) == [run.run_id]
     lost = await store.get_run(run.run_id)
     assert lost is not None and lost.status == "error"
-    assert lost.result == {"__error__": {"error": "WorkerLost", "message": "gave up"}}
+    assert lost.result == worker_lost(1)
     assert await store.claim_next("w2", LEASE_S) is None
 
 
