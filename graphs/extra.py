@@ -14,6 +14,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from graphs import durable
+
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 
@@ -44,7 +46,11 @@ def load_graph(name: str, target: str, checkpointer: BaseCheckpointSaver[str] | 
 def load_extra_graphs(
     settings: Any, checkpointer: BaseCheckpointSaver[str] | None
 ) -> dict[str, Graph]:
-    """Load every graph of `settings.graphs` (`ORCA_GRAPHS`)."""
+    """Load every graph of `settings.graphs` (`ORCA_GRAPHS`), durable like the workflows.
+
+    `durable` only sets the default: a run's `durability` still chooses for that run.
+    """
     return {
-        name: load_graph(name, target, checkpointer) for name, target in settings.graphs.items()
+        name: durable(load_graph(name, target, checkpointer))
+        for name, target in settings.graphs.items()
     }

@@ -38,6 +38,12 @@ class ThreadOwners:
         if not rows or rows[0][0] != identity.id:
             raise ThreadNotFound(thread_id)
 
+    async def release(self, thread_id: str, owner: str) -> None:
+        """Forget `owner`'s claim on a deleted thread (its id may be claimed again)."""
+        await self.db.fetch(
+            "DELETE FROM orca_threads WHERE thread_id = %s AND owner = %s", (thread_id, owner)
+        )
+
     async def owns(self, thread_id: str, identity: Identity) -> bool:
         """Return whether `identity` owns an existing thread."""
         rows = await self.db.fetch(

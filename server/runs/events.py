@@ -37,19 +37,27 @@ class RunEvents:
         self.log = log_
         self.run_id = run_id
         self.first_seq = last_seq + 1
+        self.last_seq = last_seq
+        """The seq of the newest numbered event."""
         self.events: list[StoredEvent] = []
         self._unflushed: list[StoredEvent] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._flushing = False
         self.closed = False
 
-    @property
-    def last_seq(self) -> int:
-        """Return the seq of the newest event (or the one before the first)."""
-        return self.events[-1].seq if self.events else self.first_seq - 1
+    def number(self, event: str, data: object) -> StoredEvent:
+        """Number an event without showing it to anyone yet (see `show`)."""
+        self.last_seq += 1
+        return StoredEvent(self.last_seq, event, b"" if data is None else dumps(data))
+
+    def show(self, events: list[StoredEvent]) -> None:
+        """Show numbered events, already in the store, to this process's readers."""
+        self.events.extend(events)
+        self.log.signals.wake_events(self.run_id)
 
     def emit(self, event: str, data: object) -> None:
         """Number an event, show it to this process's readers and queue it for the store."""
-        stored = StoredEvent(self.last_seq + 1, event, b"" if data is None else dumps(data))
+        stored = self.number(event, data)
         self.events.append(stored)
         self._unflushed.append(stored)
         self.log.signals.wake_events(self.run_id)
@@ -58,7 +66,24 @@ class RunEvents:
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(FLUSH_DELAY_S)
-        await self.flush()
+        self._flushing = True
+        try:
+            await self.flush()
+        finally:
+            self._flushing = False
+
+    async def settle(self) -> list[StoredEvent]:
+        """Stop the flusher and return the events not yet stored, for the caller to store.
+
+        A flush already writing is waited for; one still waiting for company is dropped.
+        """
+        flusher = self._flusher
+        if flusher is not None and not flusher.done():
+            if not self._flushing:
+                flusher.cancel()
+            await asyncio.wait([flusher])
+        batch, self._unflushed = self._unflushed, []
+        return batch
 
     async def flush(self) -> None:
         """Write the queued events to the store and tell other processes."""
@@ -105,9 +130,13 @@ class EventLog:
         self.poll_s = poll_s
         self._live: dict[str, RunEvents] = {}
 
-    async def open(self, run_id: str) -> RunEvents:
-        """Start the events of a run's attempt, numbered after what is already stored."""
-        events = RunEvents(self, run_id, await self.store.last_event_seq(run_id))
+    async def open(self, run_id: str, *, first_attempt: bool = False) -> RunEvents:
+        """Start the events of a run's attempt, numbered after what is already stored.
+
+        A run's first attempt has nothing stored: no need to ask the store.
+        """
+        last_seq = 0 if first_attempt else await self.store.last_event_seq(run_id)
+        events = RunEvents(self, run_id, last_seq)
         self._live[run_id] = events
         return events
 

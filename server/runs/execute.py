@@ -38,6 +38,13 @@ class Outcome:
     interrupts: list[Any] = field(default_factory=list)
     paused: bool = False
     """The graph stopped on an interrupt (dynamic, or `interrupt_before/after`)."""
+    interrupts_by_task: dict[str, list[Any]] = field(default_factory=dict)
+    """The pending interrupts by task id, as the thread object shows them."""
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run ended in an error (its stream then ends with `error`)."""
+        return self.status in ("error", "timeout")
 
 
 def command_from(payload: dict[str, Any]) -> Command[Any]:

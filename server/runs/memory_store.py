@@ -19,6 +19,7 @@ from server.runs.records import (
     ThreadBusy,
     ThreadExists,
     ThreadFilter,
+    ThreadOutcome,
     ThreadRecord,
     ThreadStatus,
     now,
@@ -133,16 +134,24 @@ class MemoryRunStore:
         return len(self._matching(owner, where))
 
     # Runs ---------------------------------------------------------------------
-    async def insert_run(self, run: RunRecord, *, claim_for: str | None, lease_s: float) -> None:
-        """Insert a run, as running on `claim_for` when given and the thread is free."""
+    async def insert_run(
+        self,
+        run: RunRecord,
+        *,
+        claim_for: str | None,
+        lease_s: float,
+        only_if_idle: bool = False,
+        thread_metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a run (running on `claim_for` when given) and mark its thread busy."""
+        blocking = ACTIVE if only_if_idle else ("running",) if claim_for is not None else ()
+        if any(r.status in blocking and r.thread_id == run.thread_id for r in self.runs.values()):
+            raise ThreadBusy(run.thread_id)
         if claim_for is not None:
-            if any(
-                r.status == "running" and r.thread_id == run.thread_id for r in self.runs.values()
-            ):
-                raise ThreadBusy(run.thread_id)
             run.status, run.worker, run.attempt = "running", claim_for, 1
             run.lease_until = now() + timedelta(seconds=lease_s)
-        self.runs[run.run_id] = run
+        self.runs[run.run_id] = replace(run)
+        await self.set_thread_state(run.thread_id, status="busy", metadata=thread_metadata)
 
     async def get_run(self, run_id: str, owner: str | None = None) -> RunRecord | None:
         """Return a copy of the run (callers never share the stored object)."""
@@ -212,13 +221,24 @@ class MemoryRunStore:
         status: RunStatus,
         result: Any,
         cancel_reason: str | None = None,
+        thread: ThreadOutcome | None = None,
+        events: list[StoredEvent] | None = None,
     ) -> bool:
-        """Record the outcome of a run the worker still holds."""
+        """Record the outcome (and the thread's state, the last events) of a held run."""
         run = self._held(run_id, worker, attempt)
         if run is None:
             return False
         run.status, run.result, run.cancel_reason = status, result, cancel_reason
         run.worker, run.lease_until, run.updated_at = None, None, now()
+        if thread is not None:
+            await self.set_thread_state(
+                run.thread_id,
+                status=thread.status,
+                values=thread.values,
+                interrupts=thread.interrupts,
+            )
+        if events:
+            await self.append_events(run_id, events)
         return True
 
     async def release_run(self, run_id: str, worker: str, attempt: int) -> bool:

@@ -17,6 +17,18 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from server.runs.pg_sql import (
+    CLAIM,
+    CLAIM_TRIES,
+    FINISH_RUN,
+    HELD,
+    INSERT_RUN,
+    LEASE,
+    ONE_RUNNING,
+    RUN_COLUMNS,
+    SORTS,
+    THREAD_COLUMNS,
+)
 from server.runs.records import (
     ACTIVE,
     RunRecord,
@@ -25,53 +37,12 @@ from server.runs.records import (
     ThreadBusy,
     ThreadExists,
     ThreadFilter,
+    ThreadOutcome,
     ThreadRecord,
     ThreadStatus,
     worker_lost,
 )
 from server.runs.serde import dumps
-
-ONE_RUNNING = "orca_runs_one_running_per_thread"
-"""The partial unique index a second running run of a thread violates."""
-
-THREAD_COLUMNS = sql.SQL(
-    'thread_id, owner, metadata, status, "values", interrupts, created_at, updated_at'
-)
-RUN_COLUMNS = sql.SQL(
-    "run_id, thread_id, assistant_id, graph_id, owner, kwargs, metadata, multitask_strategy,"
-    " status, attempt, worker, lease_until, not_before, result, cancel_reason, created_at,"
-    " updated_at"
-)
-SORTS = {
-    # "C" collation: the code-point order Python's `sorted` gives the memory store.
-    "thread_id": sql.SQL('thread_id COLLATE "C"'),
-    "status": sql.SQL('status COLLATE "C"'),
-    "created_at": sql.SQL("created_at"),
-    "updated_at": sql.SQL("updated_at"),
-}
-"""The only columns `search_threads` sorts by: caller text never reaches the SQL."""
-
-LEASE = sql.SQL("now() + make_interval(secs => %(lease_s)s)")
-HELD = sql.SQL(
-    "run_id = %(run_id)s AND worker = %(worker)s AND attempt = %(attempt)s AND status = 'running'"
-)
-"""The fence of every write a worker makes: it must still hold this attempt."""
-
-CLAIM = sql.SQL("""
-    UPDATE orca_runs SET status = 'running', worker = %(worker)s, attempt = attempt + 1,
-        lease_until = {lease}, updated_at = now()
-    WHERE status = 'pending' AND run_id = (
-        SELECT run_id FROM orca_runs r
-        WHERE r.status = 'pending' AND r.not_before <= now() AND NOT EXISTS (
-            SELECT 1 FROM orca_runs o WHERE o.thread_id = r.thread_id AND o.status = 'running')
-        ORDER BY r.created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING {columns}
-""").format(lease=LEASE, columns=RUN_COLUMNS)
-"""Claim one run in one statement: SKIP LOCKED lets concurrent claims pass each other."""
-
-CLAIM_TRIES = 3
-"""Claims that race for two pending runs of one thread: the loser hits the unique index
-and looks again (it then sees the winner's running run and skips that thread)."""
 
 
 def _jsonb(value: Any) -> Jsonb:
@@ -280,11 +251,20 @@ class PostgresRunStore:
         return int((await self._fetch(query, params))[0]["n"])
 
     # Runs ---------------------------------------------------------------------
-    async def insert_run(self, run: RunRecord, *, claim_for: str | None, lease_s: float) -> None:
-        """Insert a run, as running on `claim_for` when given and the thread is free.
+    async def insert_run(
+        self,
+        run: RunRecord,
+        *,
+        claim_for: str | None,
+        lease_s: float,
+        only_if_idle: bool = False,
+        thread_metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a run and mark its thread busy, in one statement.
 
         Raises:
-            ThreadBusy: with `claim_for`, when the thread already has a running run.
+            ThreadBusy: with `claim_for`, when the thread already has a running run; with
+                `only_if_idle`, when it has any pending or running run.
         """
         params = {
             **vars(run),
@@ -292,16 +272,14 @@ class PostgresRunStore:
             "metadata": _jsonb(run.metadata),
             "result": _json(run.result),
             "lease_s": float(lease_s),
+            "thread_metadata": _jsonb(thread_metadata or {}),
+            "only_if_idle": only_if_idle,
         }
         if claim_for is not None:
             params.update(status="running", worker=claim_for, attempt=1)
-        query = sql.SQL("""INSERT INTO orca_runs ({columns}) VALUES (%(run_id)s, %(thread_id)s,
-            %(assistant_id)s, %(graph_id)s, %(owner)s, %(kwargs)s, %(metadata)s,
-            %(multitask_strategy)s, %(status)s, %(attempt)s, %(worker)s, {lease},
-            %(not_before)s, %(result)s, %(cancel_reason)s, %(created_at)s, %(updated_at)s)
-            RETURNING lease_until""").format(
+        query = INSERT_RUN.format(
             columns=RUN_COLUMNS,
-            lease=LEASE if claim_for is not None else sql.SQL("%(lease_until)s"),
+            lease=LEASE if claim_for is not None else sql.SQL("%(lease_until)s::timestamptz"),
         )
         try:
             rows = await self._fetch(query, params)
@@ -309,6 +287,8 @@ class PostgresRunStore:
             if error.diag.constraint_name == ONE_RUNNING:
                 raise ThreadBusy(run.thread_id) from None
             raise
+        if not rows:
+            raise ThreadBusy(run.thread_id)  # `only_if_idle`, and the thread was not
         if claim_for is not None:
             # Only now, as the memory store: a run refused as busy is left untouched.
             run.status, run.worker, run.attempt = "running", claim_for, 1
@@ -372,18 +352,33 @@ class PostgresRunStore:
         status: RunStatus,
         result: Any,
         cancel_reason: str | None = None,
+        thread: ThreadOutcome | None = None,
+        events: list[StoredEvent] | None = None,
     ) -> bool:
-        """Record the outcome of a run the worker still holds."""
-        return await self._held(
-            """status = %(status)s, result = %(result)s, cancel_reason = %(cancel_reason)s,
-            worker = NULL, lease_until = NULL, updated_at = now()""",
-            run_id,
-            worker,
-            attempt,
-            status=status,
-            result=_json(result),
-            cancel_reason=cancel_reason,
+        """Record the outcome, the thread's state and the last events in one statement.
+
+        It also notifies readers and workers of every process (NOTIFY is sent at commit).
+        """
+        events = events or []
+        rows = await self._fetch(
+            FINISH_RUN,
+            {
+                "run_id": run_id,
+                "worker": worker,
+                "attempt": attempt,
+                "status": status,
+                "result": _json(result),
+                "cancel_reason": cancel_reason,
+                "set_thread": thread is not None,
+                "thread_status": thread.status if thread else None,
+                "values": _json(thread.values) if thread else None,
+                "interrupts": _jsonb(thread.interrupts) if thread else None,
+                "seqs": [event.seq for event in events],
+                "names": [event.event for event in events],
+                "datas": [event.data for event in events],
+            },
         )
+        return bool(rows and rows[0]["held"])
 
     async def release_run(self, run_id: str, worker: str, attempt: int) -> bool:
         """Put a held run back to pending."""

@@ -130,6 +130,16 @@ class ThreadBusy(Exception):
 
 
 @dataclass(frozen=True)
+class ThreadOutcome:
+    """What a finished run leaves on its thread."""
+
+    status: ThreadStatus
+    values: Any = None
+    """The state's values (None: keep the thread's)."""
+    interrupts: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ThreadFilter:
     """What `/threads/search` and `/threads/count` match on (all given parts must match)."""
 
@@ -206,12 +216,23 @@ class RunStore(Protocol):
         ...
 
     # Runs ---------------------------------------------------------------------
-    async def insert_run(self, run: RunRecord, *, claim_for: str | None, lease_s: float) -> None:
-        """Insert a run; with `claim_for`, as running on that worker at once.
+    async def insert_run(
+        self,
+        run: RunRecord,
+        *,
+        claim_for: str | None,
+        lease_s: float,
+        only_if_idle: bool = False,
+        thread_metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a run and mark its thread busy (merging `thread_metadata`), atomically.
+
+        With `claim_for` the run is inserted as running on that worker at once.
 
         Raises:
             ThreadBusy: with `claim_for`, when the thread already has a running run (the
-                one-running-run-per-thread rule is enforced by the store itself).
+                one-running-run-per-thread rule is enforced by the store itself); with
+                `only_if_idle`, when it has any pending or running run.
         """
         ...
 
@@ -257,8 +278,15 @@ class RunStore(Protocol):
         status: RunStatus,
         result: Any,
         cancel_reason: str | None = None,
+        thread: ThreadOutcome | None = None,
+        events: list[StoredEvent] | None = None,
     ) -> bool:
-        """Record the outcome, if the worker still holds this attempt."""
+        """Record the outcome, if the worker still holds this attempt.
+
+        In the same transaction: the thread's state (`thread`) and the run's last events
+        (`events`, its `end` among them), so no reader sees a final run without its end,
+        and a worker that lost its attempt writes neither.
+        """
         ...
 
     async def release_run(self, run_id: str, worker: str, attempt: int) -> bool:

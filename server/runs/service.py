@@ -30,6 +30,7 @@ from server.runs.records import (
     now,
 )
 from server.runs.schema import RunCreate
+from server.runs.serde import jsonable
 from server.runs.signals import Signals
 from server.runs.webhooks import WebhookRefused, check_webhook
 from server.runs.workers import RunWorkers
@@ -103,10 +104,7 @@ class RunsService:
         With PostgreSQL the claim is the store's thread row, already deleted; the embedded
         default keeps claims in SQLite, apart from the in-memory store.
         """
-        await self.owners.db.fetch(
-            "DELETE FROM orca_threads WHERE thread_id = %s AND owner = %s",
-            (thread_id, identity.id),
-        )
+        await self.owners.release(thread_id, identity.id)
 
     def graph_of(self, thread: ThreadRecord) -> Graph | None:
         """Return the graph the thread's runs use (None before its first run)."""
@@ -193,17 +191,6 @@ class RunsService:
                 if body.if_not_exists != "create":
                     raise
                 thread = await self.create_thread(identity, thread_id, {}, "do_nothing")
-        active = await self.store.active_runs(thread.thread_id)
-        if active and body.multitask_strategy == "reject":
-            raise ThreadBusy(thread.thread_id)
-        if active and body.multitask_strategy in ("interrupt", "rollback"):
-            for run in active:
-                await self.cancel(run, body.multitask_strategy)
-        await self.store.set_thread_state(
-            thread.thread_id,
-            status="busy",
-            metadata={"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id},
-        )
         run = RunRecord(
             run_id=str(uuid.uuid4()),
             thread_id=thread.thread_id,
@@ -216,17 +203,31 @@ class RunsService:
         )
         if body.after_seconds:
             run.not_before = now() + timedelta(seconds=body.after_seconds)
+        marks = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
+        strategy = body.multitask_strategy
         if start_now and not body.after_seconds and self.workers.has_room:
+            # The hot path: one statement inserts the run already claimed by this process,
+            # if the thread has no pending or running run (else the strategy decides).
             try:
                 await self.store.insert_run(
-                    run, claim_for=self.workers.id, lease_s=self.workers.lease_s
+                    run,
+                    claim_for=self.workers.id,
+                    lease_s=self.workers.lease_s,
+                    only_if_idle=True,
+                    thread_metadata=marks,
                 )
                 return run, self.workers.start_claimed(run)
             except ThreadBusy:
-                if body.multitask_strategy == "reject":
-                    raise
                 run.status, run.worker, run.attempt, run.lease_until = "pending", None, 0, None
-        await self.store.insert_run(run, claim_for=None, lease_s=self.workers.lease_s)
+        active = await self.store.active_runs(thread.thread_id)
+        if active and strategy == "reject":
+            raise ThreadBusy(thread.thread_id)
+        if active and strategy in ("interrupt", "rollback"):
+            for earlier in active:
+                await self.cancel(earlier, strategy)
+        await self.store.insert_run(
+            run, claim_for=None, lease_s=self.workers.lease_s, thread_metadata=marks
+        )
         await self.signals.publish_work()
         return run, None
 
@@ -244,9 +245,12 @@ class RunsService:
         if graph.context_schema is Context and isinstance(context, dict):
             context = Context(**context)
         if self.telemetry is None:
-            return await execute(
+            outcome = await execute(
                 graph, run, events, context=context, recursion_limit=self.recursion_limit
             )
+            if outcome.paused:
+                await self._interrupts_by_task(graph, run, outcome)
+            return outcome
         async with self.telemetry.run(run.graph_id, "runs", run.thread_id) as record:
             outcome = await execute(
                 graph,
@@ -257,7 +261,17 @@ class RunsService:
                 extra_config=self.telemetry.config_for(run.graph_id),
             )
             record.outcome = outcome.status
+        if outcome.paused:
+            await self._interrupts_by_task(graph, run, outcome)
         return outcome
+
+    @staticmethod
+    async def _interrupts_by_task(graph: Graph, run: RunRecord, outcome: Outcome) -> None:
+        """Key the pending interrupts by task, as langgraph-api's thread object does."""
+        snapshot = await graph.aget_state({"configurable": {"thread_id": run.thread_id}})
+        outcome.interrupts_by_task = {
+            task.id: jsonable(task.interrupts) for task in snapshot.tasks if task.interrupts
+        }
 
     async def cancel(self, run: RunRecord, action: str) -> None:
         """Cancel a pending run at once, or ask the worker executing it to stop."""

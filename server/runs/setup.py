@@ -76,13 +76,16 @@ async def open_runs(
         telemetry=telemetry,
     )
 
+    async def before_finish(run: RunRecord) -> None:
+        await delete_run_checkpoints(checkpoints, run.thread_id, run.run_id)
+
     async def after_run(run: RunRecord, outcome: Outcome, cancel_reason: str | None) -> None:
         if cancel_reason == "rollback":
-            await delete_run_checkpoints(checkpoints, run.thread_id, run.run_id)
             await store.delete_run(run.run_id)
         if run.kwargs.get("temporary"):
             await checkpoints.saver.adelete_thread(run.thread_id)
             await store.delete_thread(run.thread_id, run.owner, keep_runs=True)
+            await owners.release(run.thread_id, run.owner)
         if webhook := run.kwargs.get("webhook"):
             payload: dict[str, Any] = {**run.public(), "status": outcome.status}
             payload["values"] = outcome.values
@@ -105,6 +108,7 @@ async def open_runs(
         timeout_s=settings.run_timeout_s,
         events_ttl_s=settings.stream_buffer_ttl_s,
         after_run=after_run,
+        before_finish=before_finish,
     )
     service.workers = workers
     await signals.start()

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from server.runs.events import END, EventLog, RunEvents
 from server.runs.execute import Outcome, failure
-from server.runs.records import RunRecord, RunStore
+from server.runs.records import RunRecord, RunStore, ThreadOutcome
 from server.runs.signals import Signals
 
 log = logging.getLogger("orca.runs")
@@ -32,6 +32,8 @@ log = logging.getLogger("orca.runs")
 Execute = Callable[[RunRecord, RunEvents], Awaitable[Outcome]]
 AfterRun = Callable[[RunRecord, Outcome, str | None], Awaitable[None]]
 """Called once a run's outcome is recorded, with the cancel action if it was cancelled."""
+BeforeFinish = Callable[[RunRecord], Awaitable[None]]
+"""Called before a rolled-back run is recorded (and its thread freed): drops its writes."""
 
 THREAD_STATUS = {"success": "idle", "cancelled": "idle", "timeout": "error", "error": "error"}
 
@@ -56,12 +58,14 @@ class RunWorkers:
         timeout_s: float,
         events_ttl_s: float = 600.0,
         after_run: AfterRun | None = None,
+        before_finish: BeforeFinish | None = None,
     ) -> None:
         self.store, self.events, self.signals, self.execute = store, events, signals, execute
         self.slots, self.lease_s, self.heartbeat_s = slots, lease_s, heartbeat_s
         self.sweep_interval_s, self.poll_s, self.drain_s = sweep_interval_s, poll_s, drain_s
         self.max_attempts, self.timeout_s, self.after_run = max_attempts, timeout_s, after_run
         self.events_ttl_s = events_ttl_s
+        self.before_finish = before_finish
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.running: dict[str, asyncio.Task[Outcome | None]] = {}
         self._cancel_actions: dict[str, str] = {}
@@ -133,7 +137,7 @@ class RunWorkers:
 
     # One attempt --------------------------------------------------------------
     async def _attempt(self, run: RunRecord) -> Outcome | None:
-        events = await self.events.open(run.run_id)
+        events = await self.events.open(run.run_id, first_attempt=run.attempt == 1)
         heartbeat = asyncio.create_task(self._heartbeat(run, asyncio.current_task()))
         outcome: Outcome | None = None
         try:
@@ -167,6 +171,23 @@ class RunWorkers:
     async def _record(
         self, run: RunRecord, events: RunEvents, outcome: Outcome, cancel_reason: str | None = None
     ) -> None:
+        """Record the outcome, then run the after-run hook; a stop cannot cut it in half."""
+        recording = asyncio.ensure_future(self._write_outcome(run, events, outcome, cancel_reason))
+        try:
+            await asyncio.shield(recording)
+        except asyncio.CancelledError:
+            await recording  # a drain that timed out: finish writing, then stop
+            raise
+
+    async def _write_outcome(
+        self, run: RunRecord, events: RunEvents, outcome: Outcome, cancel_reason: str | None
+    ) -> None:
+        if cancel_reason == "rollback" and self.before_finish is not None:
+            # Before the thread is free: the next run must not start from these checkpoints.
+            await self.before_finish(run)
+        unstored = await events.settle()  # emitted (shown here) but not yet in the store
+        final = [events.number("error", outcome.result["__error__"])] if outcome.failed else []
+        final.append(events.number(END, None))
         held = await self.store.finish_run(
             run.run_id,
             self.id,
@@ -174,25 +195,22 @@ class RunWorkers:
             status=outcome.status,
             result=outcome.result,
             cancel_reason=cancel_reason,
+            thread=ThreadOutcome(
+                status="interrupted" if outcome.paused else THREAD_STATUS[outcome.status],
+                values=outcome.values,
+                interrupts=outcome.interrupts_by_task,
+            ),
+            events=unstored + final,
         )
         if not held:
             log.warning(
                 "run %s attempt %d was taken over; outcome dropped", run.run_id, run.attempt
             )
-            await events.close()
+            events.discard()
             return
-        status = "interrupted" if outcome.paused else THREAD_STATUS[outcome.status]
-        await self.store.set_thread_state(
-            run.thread_id,
-            status=status,  # type: ignore[arg-type]
-            values=outcome.values,
-            interrupts={"": outcome.interrupts} if outcome.interrupts else {},
-        )
-        if outcome.status in ("error", "timeout"):
-            events.emit("error", outcome.result["__error__"])
-        events.emit(END, None)
+        events.show(final)
         await events.close()
-        await self.signals.publish_work()  # the thread is free: its next run may start
+        self.signals.wake_work()  # other processes were told by the store, at commit
         if self.after_run is not None:
             try:
                 await self.after_run(run, outcome, cancel_reason)

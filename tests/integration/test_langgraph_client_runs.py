@@ -168,11 +168,6 @@ async def test_interrupt_cancels_the_first_run_and_completes_the_second(
     assert (await client.runs.get(thread_id, first["run_id"]))["status"] == "cancelled"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="race: the worker frees the thread before after_run deletes the rolled-back "
-    "run's checkpoints, so the next run can start from them (server/runs/workers.py)",
-)
 async def test_rollback_deletes_the_first_run_and_completes_the_second(
     client: LangGraphClient,
 ) -> None:

@@ -1,0 +1,96 @@
+"""The SQL of the PostgreSQL run store (`server/runs/pg_store.py`).
+
+Statements that claim, finish or requeue runs are single statements: each is atomic on its
+own, and none holds a transaction open across a round trip.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from server.runs.pg_signals import EVENTS, WORK
+
+ONE_RUNNING = "orca_runs_one_running_per_thread"
+"""The partial unique index a second running run of a thread violates."""
+
+THREAD_COLUMNS = sql.SQL(
+    'thread_id, owner, metadata, status, "values", interrupts, created_at, updated_at'
+)
+RUN_COLUMNS = sql.SQL(
+    "run_id, thread_id, assistant_id, graph_id, owner, kwargs, metadata, multitask_strategy,"
+    " status, attempt, worker, lease_until, not_before, result, cancel_reason, created_at,"
+    " updated_at"
+)
+SORTS = {
+    # "C" collation: the code-point order Python's `sorted` gives the memory store.
+    "thread_id": sql.SQL('thread_id COLLATE "C"'),
+    "status": sql.SQL('status COLLATE "C"'),
+    "created_at": sql.SQL("created_at"),
+    "updated_at": sql.SQL("updated_at"),
+}
+"""The only columns `search_threads` sorts by: caller text never reaches the SQL."""
+
+LEASE = sql.SQL("now() + make_interval(secs => %(lease_s)s)")
+HELD = sql.SQL(
+    "run_id = %(run_id)s AND worker = %(worker)s AND attempt = %(attempt)s AND status = 'running'"
+)
+"""The fence of every write a worker makes: it must still hold this attempt."""
+
+CLAIM = sql.SQL("""
+    UPDATE orca_runs SET status = 'running', worker = %(worker)s, attempt = attempt + 1,
+        lease_until = {lease}, updated_at = now()
+    WHERE status = 'pending' AND run_id = (
+        SELECT run_id FROM orca_runs r
+        WHERE r.status = 'pending' AND r.not_before <= now() AND NOT EXISTS (
+            SELECT 1 FROM orca_runs o WHERE o.thread_id = r.thread_id AND o.status = 'running')
+        ORDER BY r.created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING {columns}
+""").format(lease=LEASE, columns=RUN_COLUMNS)
+"""Claim one run in one statement: SKIP LOCKED lets concurrent claims pass each other."""
+
+INSERT_RUN = sql.SQL("""
+    WITH run AS (
+        INSERT INTO orca_runs ({columns})
+        SELECT %(run_id)s, %(thread_id)s, %(assistant_id)s, %(graph_id)s, %(owner)s, %(kwargs)s,
+            %(metadata)s, %(multitask_strategy)s, %(status)s, %(attempt)s, %(worker)s, {lease},
+            %(not_before)s, %(result)s, %(cancel_reason)s, %(created_at)s, %(updated_at)s
+        WHERE NOT %(only_if_idle)s OR NOT EXISTS (
+            SELECT 1 FROM orca_runs WHERE thread_id = %(thread_id)s
+            AND status IN ('pending', 'running'))
+        RETURNING thread_id, lease_until
+    ), thread AS (
+        UPDATE orca_threads t SET status = 'busy', metadata = t.metadata || %(thread_metadata)s,
+            updated_at = now()
+        FROM run WHERE t.thread_id = run.thread_id
+    )
+    SELECT lease_until FROM run
+""")
+"""A new run and its busy thread, together; with `only_if_idle`, only on an idle thread."""
+
+FINISH_RUN = sql.SQL("""
+    WITH run AS (
+        UPDATE orca_runs SET status = %(status)s, result = %(result)s,
+            cancel_reason = %(cancel_reason)s, worker = NULL, lease_until = NULL,
+            updated_at = now()
+        WHERE {held} RETURNING run_id, thread_id
+    ), thread AS (
+        UPDATE orca_threads t SET status = %(thread_status)s,
+            "values" = coalesce(%(values)s, t."values"), interrupts = %(interrupts)s,
+            updated_at = now()
+        FROM run WHERE %(set_thread)s AND t.thread_id = run.thread_id
+    ), events AS (
+        INSERT INTO orca_run_events (run_id, seq, event, data)
+        SELECT run.run_id, e.seq, e.event, e.data FROM run,
+            unnest(%(seqs)s::integer[], %(names)s::text[], %(datas)s::bytea[])
+                AS e(seq, event, data)
+    )
+    SELECT count(*) > 0 AS held, max(pg_notify({events}, run_id)::text),
+        max(pg_notify({work}, '')::text)
+    FROM run
+""").format(held=HELD, events=sql.Literal(EVENTS), work=sql.Literal(WORK))
+"""A run's outcome, its thread's state and its last events, fenced by the attempt: all or
+nothing. The notifications go out at commit, to every process (this one included)."""
+
+CLAIM_TRIES = 3
+"""Claims that race for two pending runs of one thread: the loser hits the unique index
+and looks again (it then sees the winner's running run and skips that thread)."""
