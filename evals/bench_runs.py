@@ -6,13 +6,15 @@ machine's cores), the trivial two-node graph of `evals/bench_graph.py`:
 - `langgraph dev` (LangGraph's in-memory Agent Server, from its own venv under `var/`);
 - Citadel Orca (`orca serve`, started here on a throw-away PostgreSQL database, unless
   `--orca-url` names a running one), with `durability` sync, async and exit in the run body;
-- the ceiling: `build_graph(AsyncPostgresSaver)` invoked in this process, per durability.
+- the ceiling: the graph on Orca's own checkpointer (`open_checkpointer`: AsyncPostgresSaver
+  on the server's pool settings) invoked in this process, per durability.
 
-Each server gets the same httpx code, the paths and bodies `langgraph-sdk` sends: threads
-are created beforehand and only `POST /threads/{id}/runs/wait` is timed (a new thread per
-run), at concurrency 1 and 16, after a warm-up; then time to the first event of
-`POST /threads/{id}/runs/stream` (stream_mode "values", one run at a time): TTFE is the
-first `values` event, "1st event" whatever comes first (`metadata` on `langgraph dev`).
+Both servers get the paths and bodies `langgraph-sdk` sends, and the same client: wrk
+(`evals/wrk_runs.py`; `--no-wrk` for httpx) on `POST /threads/{id}/runs/wait`, one run per
+thread created beforehand, for `--duration` seconds at concurrency 1 and 16, after a
+warm-up whose answers are checked; then time to the first event of
+`POST /threads/{id}/runs/stream` (stream_mode "values", one run at a time, httpx): TTFE is
+the first `values` event, "1st event" whatever comes first (`metadata`).
 `langgraph dev`'s in-memory queue polls for pending runs every 0.5 s (langgraph-runtime-inmem
 `Runs.next`), so its runs wait about 1 s whatever the load: its c=1 rows take most of the time.
 Prints a table and ratios; asserts nothing. Only 127.0.0.1 is contacted. `make bench-runs`
@@ -28,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -45,6 +48,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evals.bench_embeddings import free_port, process
+from evals.wrk_runs import wrk_waits
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT = {"count": 0}
@@ -147,6 +151,33 @@ async def measure(
     return rows
 
 
+async def measure_wrk(
+    server: str,
+    durability: str,
+    base: str,
+    body: dict[str, Any],
+    call: Callable[[str], Awaitable[bool]],
+    events: Callable[[str], AsyncIterator[str]],
+    make_items: Callable[[int], Awaitable[list[str]]],
+    args: argparse.Namespace,
+) -> list[Row]:
+    """As `measure`, with wrk as the client of the timed runs (warm-up answers checked)."""
+    latencies, _, errors = await timed(call, await make_items(args.warmup), 16)
+    rows = []
+    for concurrency in (1, 16):
+        threads = await make_items(args.wrk_threads)
+        rps, p50, p99, failed = await asyncio.to_thread(
+            wrk_waits, base, threads, body, concurrency=concurrency, duration_s=args.duration
+        )
+        rows.append(Row(server, durability, concurrency, rps, p50, p99, errors=failed + errors))
+    items = await make_items(args.ttfe_runs)
+    rows[0].ttfe_ms, rows[0].first_event_ms = await first_events(events, items)
+    for r in rows:
+        figures = f"{r.runs_per_s:7.1f} runs/s  p50 {r.p50_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms"
+        print(f"  {server:<14} {durability:<8} c={r.concurrency:<3} {figures}  errors {r.errors}")
+    return rows
+
+
 async def http_rows(
     server: str, base: str, durabilities: tuple[str | None, ...], args: argparse.Namespace
 ) -> list[Row]:
@@ -196,23 +227,25 @@ async def http_rows(
                         elif line.startswith("data:"):
                             yield event
 
-            rows += await measure(server, durability or "default", call, events, make_items, args)
+            label = durability or "default"
+            if args.wrk:
+                rows += await measure_wrk(server, label, base, body, call, events, make_items, args)
+            else:
+                rows += await measure(server, label, call, events, make_items, args)
         return rows
 
 
 async def inprocess_rows(dsn: str, args: argparse.Namespace) -> list[Row]:
-    """Measure the ceiling: the graph on `AsyncPostgresSaver`, invoked in this process."""
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-    from psycopg.rows import dict_row
-    from psycopg_pool import AsyncConnectionPool
+    """Measure the ceiling: the graph on Orca's checkpointer, invoked in this process.
 
+    The same `open_checkpointer` as the server (AsyncPostgresSaver on the same pool
+    settings), so the difference is what the server adds: HTTP, the run rows, the events.
+    """
+    from checkpoints import open_checkpointer
     from evals.bench_graph import build_graph
 
-    kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
-    async with AsyncConnectionPool(dsn, max_size=16, kwargs=kwargs, open=False) as pool:
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-        await saver.setup()
-        graph = build_graph(checkpointer=saver)
+    async with open_checkpointer(postgres_url=dsn, sqlite_path=Path("unused")) as store:
+        graph = build_graph(checkpointer=store.saver)
 
         async def make_items(count: int) -> list[str]:
             return [uuid.uuid4().hex for _ in range(count)]
@@ -343,7 +376,16 @@ def main() -> None:
         "--skip", action="append", default=[], choices=["langgraph-dev", "orca", "in-process"]
     )
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--no-wrk", dest="wrk", action="store_false", help="time with httpx instead of wrk"
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument(
+        "--wrk-threads", type=int, default=2500, help="threads created for each wrk run"
+    )
     args = parser.parse_args()
+    if args.wrk and not shutil.which("wrk"):
+        sys.exit("wrk is needed (apt-get install wrk), or pass --no-wrk")
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,6 +22,11 @@ from server.settings import SettingsError, load_settings
 log = logging.getLogger("orca")
 
 
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
 def worker_command(
     concurrency: Annotated[
         int | None,
@@ -35,9 +40,9 @@ def worker_command(
     try:
         settings = load_settings()
     except SettingsError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise _fail(str(exc)) from None
     if settings.postgres_url is None:
-        raise typer.BadParameter(
+        raise _fail(
             "orca worker shares the run queue in PostgreSQL: set ORCA_POSTGRES_URL "
             "(on the embedded defaults, `orca serve` executes its own runs)"
         )

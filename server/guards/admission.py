@@ -53,14 +53,28 @@ def classify(method: str, template: str) -> RouteClass:
     """Return the class of a route, from its method and path template."""
     if template.startswith(EXEMPT_PREFIXES):
         return RouteClass.EXEMPT
+    parts = template.strip("/").split("/")
+    if parts[0] in ("threads", "runs"):
+        return _classify_runs_api(method, parts)
     if method != "POST":
         return RouteClass.GENERAL
-    parts = template.strip("/").split("/")
+    if template == "/v1/orchestrate":
+        return RouteClass.RUN
     if parts[0] == "agui" and len(parts) == 2:
         return RouteClass.STREAM
     if parts[0] == "workflows" and parts[-1] in STREAM_ENDPOINTS:
         return RouteClass.STREAM
     if parts[0] == "workflows" and parts[-1] in RUN_ENDPOINTS:
+        return RouteClass.RUN
+    return RouteClass.GENERAL
+
+
+def _classify_runs_api(method: str, parts: list[str]) -> RouteClass:
+    """Runs API: creating a run is a run, any event stream (new or joined) a stream."""
+    if parts[-1] == "stream" and method in ("POST", "GET"):
+        return RouteClass.STREAM
+    creates = parts[-1] in ("runs", "wait", "batch") and "runs" in parts
+    if method == "POST" and creates:
         return RouteClass.RUN
     return RouteClass.GENERAL
 

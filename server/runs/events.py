@@ -95,7 +95,7 @@ class RunEvents:
                 # Readers in this process still have them; other processes miss them.
                 log.exception("could not buffer %d events of run %s", len(batch), self.run_id)
                 return
-            await self.log.signals.publish_events(self.run_id)
+            # Readers here were woken at `emit`; the store told the other processes.
 
     async def close(self) -> None:
         """Flush everything, then let readers fall back to the store."""

@@ -25,7 +25,6 @@ from server.runs.serde import jsonable
 
 INTERRUPT = "__interrupt__"
 NS_SEP = "|"
-MAX_RECURSION_LIMIT = 1000
 
 
 @dataclass
@@ -81,12 +80,14 @@ def run_config(run: RunRecord, *, recursion_limit: int) -> RunnableConfig:
         "assistant_id": run.assistant_id,
         "run_attempt": run.attempt,
     }
-    limit = given.get("recursion_limit") or recursion_limit
+    # A caller may ask for fewer steps than ORCA_RECURSION_LIMIT, never for more.
+    asked = given.get("recursion_limit")
+    limit = min(int(asked), recursion_limit) if isinstance(asked, int) else recursion_limit
     return RunnableConfig(
         configurable=configurable,
         metadata=metadata,
         tags=[t for t in given.get("tags") or [] if isinstance(t, str)],
-        recursion_limit=max(1, min(int(limit), MAX_RECURSION_LIMIT)),
+        recursion_limit=max(1, limit),
         # Attempt 1 keeps the run's id for tracing; a retry gets a fresh one.
         run_id=uuid.UUID(run.run_id) if run.attempt <= 1 else uuid.uuid4(),
     )

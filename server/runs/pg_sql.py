@@ -94,3 +94,12 @@ nothing. The notifications go out at commit, to every process (this one included
 CLAIM_TRIES = 3
 """Claims that race for two pending runs of one thread: the loser hits the unique index
 and looks again (it then sees the winner's running run and skips that thread)."""
+
+APPEND_EVENTS = sql.SQL("""
+    WITH events AS (
+        INSERT INTO orca_run_events (run_id, seq, event, data)
+        SELECT %s, * FROM unnest(%s::integer[], %s::text[], %s::bytea[])
+    )
+    SELECT pg_notify({events}, %s)
+""").format(events=sql.Literal(EVENTS))
+"""A batch of a run's events, and the notification readers in other processes wait for."""

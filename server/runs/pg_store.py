@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from server.runs.pg_sql import (
+    APPEND_EVENTS,
     CLAIM,
     CLAIM_TRIES,
     FINISH_RUN,
@@ -413,17 +414,17 @@ class PostgresRunStore:
 
     # Events -------------------------------------------------------------------
     async def append_events(self, run_id: str, events: list[StoredEvent]) -> None:
-        """Buffer a batch of events with one INSERT (one round trip per flush)."""
+        """Buffer a batch of events and notify every process, in one statement."""
         if not events:
             return
         await self._changed(
-            sql.SQL("""INSERT INTO orca_run_events (run_id, seq, event, data)
-            SELECT %s, * FROM unnest(%s::integer[], %s::text[], %s::bytea[])"""),
+            APPEND_EVENTS,
             (
                 run_id,
                 [event.seq for event in events],
                 [event.event for event in events],
                 [event.data for event in events],
+                run_id,
             ),
         )
 

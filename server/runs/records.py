@@ -306,7 +306,7 @@ class RunStore(Protocol):
 
     # Events -------------------------------------------------------------------
     async def append_events(self, run_id: str, events: list[StoredEvent]) -> None:
-        """Add events to the run's replay buffer."""
+        """Add events to the run's replay buffer and wake readers in other processes."""
         ...
 
     async def read_events(self, run_id: str, after: int) -> list[StoredEvent]:

@@ -76,8 +76,10 @@ class RunsService:
         thread = await self.store.create_thread(
             thread_id, identity.id, metadata, if_exists=if_exists
         )
+        if self.store.durable:
+            return thread  # its row in `orca_threads` is the claim LangServe and AG-UI see
         try:
-            await self.owners.claim(thread_id, identity)  # shared with LangServe and AG-UI
+            await self.owners.claim(thread_id, identity)  # the embedded store keeps claims apart
         except ThreadNotFound:
             await self.store.delete_thread(thread_id, identity.id)
             raise ThreadExists(thread_id) from None
@@ -285,7 +287,10 @@ class RunsService:
     async def wait(self, run: RunRecord, task: asyncio.Task[Outcome | None] | None) -> RunRecord:
         """Wait until the run is final; return its record (its `result` is the answer)."""
         if task is not None:
-            await asyncio.shield(task)
+            outcome = await asyncio.shield(task)
+            if outcome is not None:  # executed here: its outcome is what was recorded
+                run.status, run.result = outcome.status, outcome.result
+                return run
         else:
             await self._follow_to_end(run.run_id)
         while True:

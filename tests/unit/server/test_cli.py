@@ -55,3 +55,10 @@ def test_serve_believes_forwarded_for_only_from_the_trusted_proxies(
     monkeypatch.setenv("ORCA_TRUSTED_PROXIES", '["100.64.0.0/10", "127.0.0.1"]')
     assert runner.invoke(app, ["serve"]).exit_code == 0
     assert served["forwarded_allow_ips"] == ["100.64.0.0/10", "127.0.0.1/32"]
+
+
+def test_worker_without_postgres_says_why() -> None:
+    result = runner.invoke(app, ["worker"])
+    assert result.exit_code == 1
+    assert "ORCA_POSTGRES_URL" in result.output
+    assert "Traceback" not in result.output
