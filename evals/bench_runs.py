@@ -48,7 +48,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evals.bench_embeddings import free_port, process
-from evals.wrk_runs import wrk_waits
+from evals.wrk_runs import server_sums, where_the_time_goes, wrk_waits
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT = {"count": 0}
@@ -166,10 +166,15 @@ async def measure_wrk(
     rows = []
     for concurrency in (1, 16):
         threads = await make_items(args.wrk_threads)
+        before = await asyncio.to_thread(server_sums, base)
         rps, p50, p99, failed = await asyncio.to_thread(
             wrk_waits, base, threads, body, concurrency=concurrency, duration_s=args.duration
         )
         rows.append(Row(server, durability, concurrency, rps, p50, p99, errors=failed + errors))
+        after = await asyncio.to_thread(server_sums, base)
+        if concurrency == 1 and before and after:
+            split = where_the_time_goes(before, after, 1000 / rps)
+            print(f"  {server} {durability} c=1, mean per run: {split}")
     items = await make_items(args.ttfe_runs)
     rows[0].ttfe_ms, rows[0].first_event_ms = await first_events(events, items)
     for r in rows:

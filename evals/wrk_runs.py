@@ -57,3 +57,57 @@ def wrk_waits(
     p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     return rps, p50, p99, int(errors.group(1)) if errors else 0
+
+
+WAIT_ROUTE = "/threads/{thread_id}/runs/wait"
+
+
+def server_sums(base: str) -> dict[str, float] | None:
+    """Read Orca's own timings from `/metrics`: the `/runs/wait` requests and the runs.
+
+    Returns sums and counts of `orca_http_request_duration_seconds` for the route and of
+    `orca_workflow_run_duration_seconds` for the runs surface (the graph, checkpoints
+    included); None from a server without them (`langgraph dev`).
+    """
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(f"{base}/metrics", timeout=10)
+    if response.status_code != 200:
+        return None
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = sample.labels
+            if family.name == "orca_http_request_duration_seconds" and (
+                labels.get("route") == WAIT_ROUTE and labels.get("method") == "POST"
+            ):
+                key = "request"
+            elif family.name == "orca_workflow_run_duration_seconds" and (
+                labels.get("surface") == "runs"
+            ):
+                key = "graph"
+            else:
+                continue
+            if sample.name.endswith("_sum"):
+                sums[f"{key}_s"] = sums.get(f"{key}_s", 0.0) + sample.value
+            elif sample.name.endswith("_count"):
+                sums[f"{key}_n"] = sums.get(f"{key}_n", 0.0) + sample.value
+    return sums or None
+
+
+def where_the_time_goes(
+    before: dict[str, float], after: dict[str, float], client_mean_ms: float
+) -> str:
+    """Split the mean run between the graph, Orca's bookkeeping and the HTTP round trip."""
+    runs = after.get("graph_n", 0) - before.get("graph_n", 0)
+    requests = after.get("request_n", 0) - before.get("request_n", 0)
+    if not runs or not requests:
+        return "no timings"
+    graph = (after["graph_s"] - before["graph_s"]) / runs * 1000
+    request = (after["request_s"] - before["request_s"]) / requests * 1000
+    return (
+        f"graph with checkpoints {graph:.2f} ms, run rows and events {request - graph:.2f} ms "
+        f"(server-side request {request:.2f} ms), HTTP and client {client_mean_ms - request:.2f}"
+        " ms"
+    )

@@ -139,6 +139,7 @@ def make_lifespan(
                     },
                     models=models,
                     telemetry=getattr(app.state, "telemetry", None),
+                    metrics=metrics if settings.metrics_enabled else None,
                 )
             )
             app.state.resources = Resources(

@@ -124,6 +124,17 @@ class Metrics:
         self.active_streams = Gauge(
             "orca_active_streams", "Streaming responses in progress.", ["surface"], registry=r
         )
+        self.run_slots = Gauge(
+            "orca_run_slots",
+            "Runs API: this process's run slots (ORCA_RUN_WORKERS) by state.",
+            ["state"],
+            registry=r,
+        )
+        self.runs_queued = Gauge(
+            "orca_runs_queued",
+            "Runs API: runs waiting for a worker, in the whole database (read every sweep).",
+            registry=r,
+        )
 
     def precreate(
         self,

@@ -26,8 +26,10 @@ log = logging.getLogger("orca.runs")
 END = "end"
 """The last event of every run (after `error`, when it failed)."""
 
-FLUSH_DELAY_S = 0.02
-"""How long a new event may wait to share its INSERT with the events that follow it."""
+FLUSH_DELAY_S = 0.05
+"""How long a new event may wait to share its INSERT with the events that follow it:
+readers in other processes see events up to this late (readers here, at once). Most
+short runs end within it, and their events then ride the run's final statement."""
 
 
 class RunEvents:

@@ -257,6 +257,10 @@ class MemoryRunStore:
         run.status, run.cancel_reason, run.updated_at = "cancelled", reason, now()
         return True
 
+    async def count_pending(self) -> int:
+        """Count the runs waiting for a worker."""
+        return sum(run.status == "pending" for run in self.runs.values())
+
     async def requeue_expired(self, max_attempts: int) -> list[str]:
         """Requeue running runs whose lease has expired."""
         due, requeued = now(), []

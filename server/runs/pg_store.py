@@ -399,6 +399,13 @@ class PostgresRunStore:
         )
         return changed > 0
 
+    async def count_pending(self) -> int:
+        """Count the runs waiting for a worker (the partial index of pending runs serves it)."""
+        rows = await self._fetch(
+            sql.SQL("SELECT count(*) AS pending FROM orca_runs WHERE status = 'pending'")
+        )
+        return int(rows[0]["pending"])
+
     async def requeue_expired(self, max_attempts: int) -> list[str]:
         """Requeue running runs whose lease has expired (`error` after `max_attempts`)."""
         gave_up = worker_lost(max_attempts)

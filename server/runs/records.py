@@ -297,6 +297,10 @@ class RunStore(Protocol):
         """Mark a pending run cancelled; False when it is no longer pending."""
         ...
 
+    async def count_pending(self) -> int:
+        """Count the runs waiting for a worker (all owners)."""
+        ...
+
     async def requeue_expired(self, max_attempts: int) -> list[str]:
         """Requeue running runs whose lease expired; return their ids.
 

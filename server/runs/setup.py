@@ -16,6 +16,7 @@ from checkpoints.rollback import delete_run_checkpoints
 from graphs.context import Context
 from nodes.catalog import ModelCatalog
 from server.auth.ownership import ThreadOwners
+from server.observability.metrics import Metrics
 from server.observability.runs import RunTelemetry
 from server.runs.assistants import Assistants
 from server.runs.events import EventLog
@@ -52,6 +53,7 @@ async def open_runs(
     descriptions: dict[str, str],
     models: ModelCatalog,
     telemetry: RunTelemetry | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[RunsService]:
     """Yield the runs service with this process's workers started; drain them on exit."""
     store, signals = _store_and_signals(settings, checkpoints)
@@ -111,6 +113,10 @@ async def open_runs(
         before_finish=before_finish,
     )
     service.workers = workers
+    if metrics is not None:
+        metrics.run_slots.labels("busy").set_function(lambda: len(workers.running))
+        metrics.run_slots.labels("total").set_function(lambda: workers.slots)
+        metrics.runs_queued.set_function(lambda: workers.queued)
     await signals.start()
     await workers.start()
     try:

@@ -66,6 +66,8 @@ class RunWorkers:
         self.max_attempts, self.timeout_s, self.after_run = max_attempts, timeout_s, after_run
         self.events_ttl_s = events_ttl_s
         self.before_finish = before_finish
+        self.queued = 0
+        """Runs waiting for a worker in the whole store, as of the last sweep."""
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.running: dict[str, asyncio.Task[Outcome | None]] = {}
         self._cancel_actions: dict[str, str] = {}
@@ -118,6 +120,7 @@ class RunWorkers:
             try:
                 requeued = await self.store.requeue_expired(self.max_attempts)
                 pruned = await self.store.prune_events(self.events_ttl_s)
+                self.queued = await self.store.count_pending()
             except Exception:
                 log.exception("sweeping runs failed; retrying")
                 continue

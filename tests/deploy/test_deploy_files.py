@@ -58,6 +58,8 @@ EXPORTED_FAMILIES: dict[str, Family] = {
     "orca_model_tokens_total": family("counter", "alias", "provider", "direction"),
     "orca_embedding_inputs_total": family("counter", "model"),
     "orca_embedding_cache_total": family("counter", "layer", "result"),
+    "orca_run_slots": family("gauge", "state"),
+    "orca_runs_queued": family("gauge"),
     "orca_embedding_batch_size": family("histogram", "model"),
     "orca_embedding_queue_depth": family("gauge", "model"),
     "orca_circuit_state": family("gauge", "upstream"),
