@@ -127,6 +127,23 @@ async def first_events(
     return percentile(firsts, 0.5), percentile(anys, 0.5)
 
 
+async def with_first_events(
+    rows: list[Row],
+    events: Callable[[str], AsyncIterator[str]],
+    make_items: Callable[[int], Awaitable[list[str]]],
+    args: argparse.Namespace,
+) -> list[Row]:
+    """Add the time to first event to the c=1 row, print the rows, return them."""
+    items = await make_items(args.ttfe_runs)
+    rows[0].ttfe_ms, rows[0].first_event_ms = await first_events(events, items)
+    for r in rows:
+        figures = f"{r.runs_per_s:7.1f} runs/s  p50 {r.p50_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms"
+        print(
+            f"  {r.server:<14} {r.durability:<8} c={r.concurrency:<3} {figures}  errors {r.errors}"
+        )
+    return rows
+
+
 async def measure(
     server: str,
     durability: str,
@@ -143,12 +160,7 @@ async def measure(
         p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
         rows.append(Row(server, durability, concurrency, len(latencies) / wall, p50, p99))
         rows[-1].errors = errors
-    items = await make_items(args.ttfe_runs)
-    rows[0].ttfe_ms, rows[0].first_event_ms = await first_events(events, items)
-    for r in rows:
-        figures = f"{r.runs_per_s:7.1f} runs/s  p50 {r.p50_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms"
-        print(f"  {server:<14} {durability:<8} c={r.concurrency:<3} {figures}  errors {r.errors}")
-    return rows
+    return await with_first_events(rows, events, make_items, args)
 
 
 async def measure_wrk(
@@ -175,12 +187,7 @@ async def measure_wrk(
         if concurrency == 1 and before and after:
             split = where_the_time_goes(before, after, 1000 / rps)
             print(f"  {server} {durability} c=1, mean per run: {split}")
-    items = await make_items(args.ttfe_runs)
-    rows[0].ttfe_ms, rows[0].first_event_ms = await first_events(events, items)
-    for r in rows:
-        figures = f"{r.runs_per_s:7.1f} runs/s  p50 {r.p50_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms"
-        print(f"  {server:<14} {durability:<8} c={r.concurrency:<3} {figures}  errors {r.errors}")
-    return rows
+    return await with_first_events(rows, events, make_items, args)
 
 
 async def http_rows(

@@ -15,7 +15,14 @@ from server.auth.identity import Identity
 from server.deps import IdentityDep, SettingsDep, get_identity
 from server.routes.runs import RunsDep
 from server.runs.records import ACTIVE, ThreadFilter, ThreadRecord
-from server.runs.schema import HistoryQuery, StateUpdate, ThreadCreate, ThreadPatch, ThreadSearch
+from server.runs.schema import (
+    HistoryQuery,
+    StateUpdate,
+    ThreadCreate,
+    ThreadPatch,
+    ThreadSearch,
+    checkpoint_ref,
+)
 from server.runs.service import Graph, RunRejected, RunsService
 from server.runs.state import get_history, get_state, update_state
 from server.runs.wire import json_response, last_event_id, parse_modes, sse_response
@@ -203,9 +210,7 @@ async def update_thread_state(
         raise RunRejected("the thread has an active run; update its state when it is idle")
     if body.as_node is not None and body.as_node not in graph.nodes:
         raise RunRejected(f"as_node: no node {body.as_node!r} in this graph")
-    checkpoint = body.checkpoint.model_dump() if body.checkpoint else None
-    if body.checkpoint_id:
-        checkpoint = {**(checkpoint or {}), "checkpoint_id": body.checkpoint_id}
+    checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
     try:
         written = await update_state(
             graph, thread.thread_id, body.values, as_node=body.as_node, checkpoint=checkpoint

@@ -40,6 +40,16 @@ class CheckpointRef(Body):
     checkpoint_map: dict[str, Any] | None = None
 
 
+def checkpoint_ref(
+    checkpoint: CheckpointRef | None, checkpoint_id: str | None
+) -> dict[str, Any] | None:
+    """Merge the SDK's two ways of naming a checkpoint (`checkpoint`, `checkpoint_id`)."""
+    found = checkpoint.model_dump() if checkpoint else None
+    if checkpoint_id:
+        found = {**(found or {}), "checkpoint_id": checkpoint_id}
+    return found
+
+
 class CommandBody(Body):
     """`Command(resume=..., update=..., goto=...)` as JSON."""
 

@@ -29,7 +29,7 @@ from server.runs.records import (
     ThreadRecord,
     now,
 )
-from server.runs.schema import RunCreate
+from server.runs.schema import RunCreate, checkpoint_ref
 from server.runs.serde import jsonable
 from server.runs.signals import Signals
 from server.runs.webhooks import WebhookRefused, check_webhook
@@ -144,9 +144,7 @@ class RunsService:
             nodes = getattr(body, field)
             if isinstance(nodes, list) and (missing := sorted(set(nodes) - set(graph.nodes))):
                 raise RunRejected(f"{field}: no nodes {missing} in this graph")
-        checkpoint = body.checkpoint.model_dump() if body.checkpoint else None
-        if body.checkpoint_id:
-            checkpoint = {**(checkpoint or {}), "checkpoint_id": body.checkpoint_id}
+        checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
         return {
             "input": body.input,
             "command": body.command.model_dump(exclude_unset=True) if body.command else None,
