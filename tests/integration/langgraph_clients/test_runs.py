@@ -24,7 +24,6 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEnti
 from tests.doubles.gated_graph import held, release, waiting
 from tests.support import eventually
 from tests.support_runs import (
-    BACKENDS,
     SseEvent,
     api_keys,
     runs_settings,
@@ -38,24 +37,6 @@ from tests.support_runs import (
 
 pytestmark = pytest.mark.integration
 Item = TypeVar("Item")
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str | None:
-    """Return the PostgreSQL URL of the run store, or None for the in-memory store."""
-    return request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-
-
-@pytest.fixture(scope="module")
-def server(backend: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with served(runs_settings(tmp_path_factory.mktemp("runs") / "var", backend)) as url:
-        yield url
-
-
-@pytest.fixture
-async def client(server: str) -> AsyncIterator[LangGraphClient]:
-    async with get_client(url=server) as client:
-        yield client
 
 
 async def new_thread(client: LangGraphClient) -> str:

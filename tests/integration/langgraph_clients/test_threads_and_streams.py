@@ -8,40 +8,27 @@ reconnecting, ownership, webhooks and keepalives are in `test_langgraph_client_r
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import Command
-from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
 from langgraph_sdk.schema import StreamPart
 
 from tests.doubles.gated_graph import STEPS
-from tests.support_runs import BACKENDS, runs_settings, served, texts, user
+from tests.support_runs import (
+    texts,
+    user,
+)
 
 pytestmark = pytest.mark.integration
 
 ANSWER = ["hello there", "Scripted answer: hello there"]
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """Serve the app with runs in memory or in PostgreSQL; yield its URL."""
-    postgres = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    with served(runs_settings(tmp_path_factory.mktemp("runs") / "var", postgres)) as url:
-        yield url
-
-
-@pytest.fixture
-async def client(server: str) -> AsyncIterator[LangGraphClient]:
-    async with get_client(url=server) as client:
-        yield client
 
 
 @pytest.fixture
