@@ -2,7 +2,7 @@
 
 `langgraph-sdk`'s async and sync clients and `RemoteGraph` talk to a live server, once
 with runs in memory and once with them in PostgreSQL. Cancelling, multitasking,
-reconnecting, ownership, webhooks and keepalives are in `test_langgraph_client_runs.py`.
+reconnecting, ownership, webhooks and keepalives are in `test_runs.py`.
 """
 
 from __future__ import annotations
