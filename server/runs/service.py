@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -244,23 +245,19 @@ class RunsService:
         graph = self.graphs[run.graph_id]
         if graph.context_schema is Context and isinstance(context, dict):
             context = Context(**context)
-        if self.telemetry is None:
-            outcome = await execute(
-                graph, run, events, context=context, recursion_limit=self.recursion_limit
-            )
-            if outcome.paused:
-                await self._interrupts_by_task(graph, run, outcome)
-            return outcome
-        async with self.telemetry.run(run.graph_id, "runs", run.thread_id) as record:
+        telemetry = self.telemetry
+        timed = telemetry.run(run.graph_id, "runs", run.thread_id) if telemetry else nullcontext()
+        async with timed as record:
             outcome = await execute(
                 graph,
                 run,
                 events,
                 context=context,
                 recursion_limit=self.recursion_limit,
-                extra_config=self.telemetry.config_for(run.graph_id),
+                extra_config=telemetry.config_for(run.graph_id) if telemetry else None,
             )
-            record.outcome = outcome.status
+            if record is not None:
+                record.outcome = outcome.status
         if outcome.paused:
             await self._interrupts_by_task(graph, run, outcome)
         return outcome
@@ -285,8 +282,13 @@ class RunsService:
     async def wait(self, run: RunRecord, task: asyncio.Task[Outcome | None] | None) -> RunRecord:
         """Wait until the run is final; return its record (its `result` is the answer)."""
         if task is not None:
-            outcome = await asyncio.shield(task)
-            if outcome is not None:  # executed here: its outcome is what was recorded
+            try:
+                outcome = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise  # the caller went away, not the attempt
+                outcome = None  # the attempt stopped (lease lost, shutdown): see what is next
+            if outcome is not None:  # executed and recorded here
                 run.status, run.result = outcome.status, outcome.result
                 return run
         else:

@@ -159,8 +159,7 @@ class RunWorkers:
                 await self.signals.publish_work()  # another process may take it at once
                 return None
             outcome = Outcome("cancelled", {"__error__": {"error": "Cancelled", "message": action}})
-            await self._record(run, events, outcome, cancel_reason=action)
-            return outcome
+            return await self._record(run, events, outcome, cancel_reason=action)
         except TimeoutError:
             outcome = Outcome("timeout", {"__error__": failure(TimeoutError("run timed out"))})
         except Exception as error:
@@ -168,23 +167,26 @@ class RunWorkers:
             outcome = Outcome("error", {"__error__": failure(error)})
         finally:
             heartbeat.cancel()
-        await self._record(run, events, outcome)
-        return outcome
+        return await self._record(run, events, outcome)
 
     async def _record(
         self, run: RunRecord, events: RunEvents, outcome: Outcome, cancel_reason: str | None = None
-    ) -> None:
-        """Record the outcome, then run the after-run hook; a stop cannot cut it in half."""
+    ) -> Outcome | None:
+        """Record the outcome, then run the after-run hook; a stop cannot cut it in half.
+
+        Returns the outcome, or None when another attempt had taken the run over.
+        """
         recording = asyncio.ensure_future(self._write_outcome(run, events, outcome, cancel_reason))
         try:
-            await asyncio.shield(recording)
+            held = await asyncio.shield(recording)
         except asyncio.CancelledError:
             await recording  # a drain that timed out: finish writing, then stop
             raise
+        return outcome if held else None
 
     async def _write_outcome(
         self, run: RunRecord, events: RunEvents, outcome: Outcome, cancel_reason: str | None
-    ) -> None:
+    ) -> bool:
         if cancel_reason == "rollback" and self.before_finish is not None:
             # Before the thread is free: the next run must not start from these checkpoints.
             await self.before_finish(run)
@@ -210,7 +212,7 @@ class RunWorkers:
                 "run %s attempt %d was taken over; outcome dropped", run.run_id, run.attempt
             )
             events.discard()
-            return
+            return False
         events.show(final)
         await events.close()
         self.signals.wake_work()  # other processes were told by the store, at commit
@@ -219,6 +221,7 @@ class RunWorkers:
                 await self.after_run(run, outcome, cancel_reason)
             except Exception:
                 log.exception("after-run hook of %s failed", run.run_id)
+        return True
 
     async def _finish_given_up(self, run_ids: list[str]) -> None:
         """Close what the sweeper just marked `error` after `max_attempts` dead workers.
