@@ -92,6 +92,12 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+MIGRATIONS.append(
+    # 4: a cancellation asked for a running run, kept until its worker sees it, so a
+    # cancel whose NOTIFY was missed still arrives at the next heartbeat.
+    "ALTER TABLE orca_runs ADD COLUMN cancel_action text"
+)
+
 LOCK_ID = 0x0C1A_0001
 """`pg_advisory_xact_lock` key that serialises migrations across processes."""
 

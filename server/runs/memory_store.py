@@ -36,6 +36,7 @@ class MemoryRunStore:
         self.threads: dict[str, ThreadRecord] = {}
         self.runs: dict[str, RunRecord] = {}
         self.events: dict[str, list[tuple[float, StoredEvent]]] = {}
+        self.cancels: dict[str, str] = {}
 
     # Threads ------------------------------------------------------------------
     async def create_thread(
@@ -248,6 +249,17 @@ class MemoryRunStore:
             return False
         run.status, run.worker, run.lease_until, run.updated_at = "pending", None, None, now()
         return True
+
+    async def request_cancel(self, run_id: str, action: str) -> None:
+        """Remember a cancel for the running run."""
+        run = self.runs.get(run_id)
+        if run is not None and run.status == "running":
+            self.cancels[run_id] = action
+
+    async def cancel_requested(self, run_id: str) -> str | None:
+        """Return the remembered cancel of a running run."""
+        run = self.runs.get(run_id)
+        return self.cancels.get(run_id) if run is not None and run.status == "running" else None
 
     async def cancel_pending(self, run_id: str, reason: str) -> bool:
         """Cancel a run that has not started."""

@@ -390,6 +390,23 @@ class PostgresRunStore:
             attempt,
         )
 
+    async def request_cancel(self, run_id: str, action: str) -> None:
+        """Record a cancel for the running run; its worker reads it at its next heartbeat."""
+        await self._changed(
+            sql.SQL(
+                "UPDATE orca_runs SET cancel_action = %s WHERE run_id = %s AND status = 'running'"
+            ),
+            (action, run_id),
+        )
+
+    async def cancel_requested(self, run_id: str) -> str | None:
+        """Return the cancel recorded for the running run, if any."""
+        rows = await self._fetch(
+            sql.SQL("SELECT cancel_action FROM orca_runs WHERE run_id = %s AND status = 'running'"),
+            (run_id,),
+        )
+        return rows[0]["cancel_action"] if rows else None
+
     async def cancel_pending(self, run_id: str, reason: str) -> bool:
         """Cancel a run that has not started."""
         changed = await self._changed(

@@ -293,6 +293,14 @@ class RunStore(Protocol):
         """Give a running run back to the queue (graceful shutdown)."""
         ...
 
+    async def request_cancel(self, run_id: str, action: str) -> None:
+        """Ask whoever executes the running run to cancel it (read back by `cancel_requested`)."""
+        ...
+
+    async def cancel_requested(self, run_id: str) -> str | None:
+        """Return the cancel action asked for the running run, if any."""
+        ...
+
     async def cancel_pending(self, run_id: str, reason: str) -> bool:
         """Mark a pending run cancelled; False when it is no longer pending."""
         ...

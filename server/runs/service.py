@@ -277,6 +277,7 @@ class RunsService:
                 await self.store.delete_run(run.run_id)
             self.signals.wake_events(run.run_id)
             return
+        await self.store.request_cancel(run.run_id, action)  # outlives a missed notification
         await self.signals.publish_cancel(run.run_id, action)
 
     async def wait(self, run: RunRecord, task: asyncio.Task[Outcome | None] | None) -> RunRecord:

@@ -147,6 +147,7 @@ class RunWorkers:
             async with asyncio.timeout(self.timeout_s):
                 outcome = await self.execute(run, events)
         except asyncio.CancelledError:
+            heartbeat.cancel()  # it must not ask for the cancel again while this records it
             action = self._cancel_actions.pop(run.run_id, None)
             if action is None:  # the process is going down, or the lease was lost
                 # Not flushed: another attempt may already number events after the stored
@@ -257,6 +258,10 @@ class RunWorkers:
                 log.warning("lost the lease of run %s; stopping this attempt", run.run_id)
                 task.cancel()
                 return
+            # A cancel whose notification this process missed (its listener reconnecting).
+            with contextlib.suppress(Exception):
+                if action := await self.store.cancel_requested(run.run_id):
+                    self._on_cancel(run.run_id, action)
 
     # Cancellation -------------------------------------------------------------
     def _on_cancel(self, run_id: str, action: str) -> None:

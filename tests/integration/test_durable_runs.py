@@ -351,6 +351,23 @@ async def test_without_drain_time_a_stopping_worker_requeues_at_once() -> None:
     assert (store.runs[run.run_id].status, store.runs[run.run_id].attempt) == ("pending", 1)
 
 
+async def test_a_cancel_whose_notification_was_missed_arrives_with_the_heartbeat() -> None:
+    workers = memory_workers()
+    store: MemoryRunStore = workers.store  # type: ignore[assignment]
+    run = await queued(workers)
+    await workers.start()
+    try:
+        await eventually(lambda: run.run_id in workers.running)
+        # Recorded in the store only: no signal reaches this process.
+        await store.request_cancel(run.run_id, "interrupt")
+        await eventually(lambda: store.runs[run.run_id].status == "cancelled")
+        events = await replay(workers.events, run.run_id)
+    finally:
+        await workers.stop()
+    assert store.runs[run.run_id].cancel_reason == "interrupt"
+    assert [event.event for event in events][-1] == "end"
+
+
 async def test_a_worker_that_lost_its_lease_leaves_the_stream_to_the_next_attempt() -> None:
     workers = memory_workers()
     store: MemoryRunStore = workers.store  # type: ignore[assignment]

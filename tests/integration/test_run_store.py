@@ -344,3 +344,13 @@ async def test_a_thread_claimed_by_another_surface_is_an_existing_thread(
             await store.create_thread("agui-1", "bob", {}, if_exists="do_nothing")
     finally:
         await pool.close()
+
+
+async def test_a_cancel_asked_for_a_running_run_waits_for_its_worker(store: RunStore) -> None:
+    run = make_run("t-cancel")
+    await store.insert_run(run, claim_for="w1", lease_s=LEASE_S)
+    assert await store.cancel_requested(run.run_id) is None
+    await store.request_cancel(run.run_id, "rollback")
+    assert await store.cancel_requested(run.run_id) == "rollback"
+    assert await store.finish_run(run.run_id, "w1", 1, status="cancelled", result=None)
+    assert await store.cancel_requested(run.run_id) is None  # not running any more
