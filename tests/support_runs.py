@@ -33,6 +33,10 @@ GRAPHS = {
 }
 
 
+GATED_UPDATES_AND_CUSTOM = ["metadata", "updates", "custom", "custom", "custom", "updates", "end"]
+"""The events of a `gated` run read in `updates` and `custom` modes."""
+
+
 def runs_settings(data_dir: Path, postgres_url: str | None, **more: Any) -> Settings:
     """Return settings serving the test graphs, with no rate limits in the way."""
     return Settings(

@@ -24,6 +24,7 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEnti
 from tests.doubles.gated_graph import held, release, waiting
 from tests.support import eventually
 from tests.support_runs import (
+    GATED_UPDATES_AND_CUSTOM,
     SseEvent,
     api_keys,
     runs_settings,
@@ -135,16 +136,25 @@ async def test_enqueue_runs_the_second_run_after_the_first(client: LangGraphClie
     assert (await client.runs.get(thread_id, first["run_id"]))["status"] == "success"
 
 
-async def test_interrupt_cancels_the_first_run_and_completes_the_second(
-    client: LangGraphClient,
-) -> None:
+async def second_run_over_a_held_one(
+    client: LangGraphClient, strategy: str
+) -> tuple[str, str, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Start a held run, then a second one with `strategy`; return the thread, the held
+    run's label, both runs and the second run's final values."""
     thread_id = await new_thread(client)
     with held() as label:
         first = await start_held(client, thread_id, label)
         second = await client.runs.create(
-            thread_id, "gated", input={"label": "second"}, multitask_strategy="interrupt"
+            thread_id, "gated", input={"label": "second"}, multitask_strategy=strategy
         )
         final = await client.runs.join(thread_id, second["run_id"])
+    return thread_id, label, first, second, final
+
+
+async def test_interrupt_cancels_the_first_run_and_completes_the_second(
+    client: LangGraphClient,
+) -> None:
+    thread_id, label, first, _, final = await second_run_over_a_held_one(client, "interrupt")
     assert final["log"] == [f"{label}:begin", "second:begin", "second:done"]
     assert (await client.runs.get(thread_id, first["run_id"]))["status"] == "cancelled"
 
@@ -152,13 +162,7 @@ async def test_interrupt_cancels_the_first_run_and_completes_the_second(
 async def test_rollback_deletes_the_first_run_and_completes_the_second(
     client: LangGraphClient,
 ) -> None:
-    thread_id = await new_thread(client)
-    with held() as label:
-        first = await start_held(client, thread_id, label)
-        second = await client.runs.create(
-            thread_id, "gated", input={"label": "second"}, multitask_strategy="rollback"
-        )
-        final = await client.runs.join(thread_id, second["run_id"])
+    thread_id, _, first, second, final = await second_run_over_a_held_one(client, "rollback")
     assert final["log"] == ["second:begin", "second:done"]
     await until(lambda: is_gone(client, thread_id, first["run_id"]))
     assert [r["run_id"] for r in await client.runs.list(thread_id)] == [second["run_id"]]
@@ -184,15 +188,7 @@ async def test_the_sdk_rejoins_a_stream_after_its_last_event_without_gaps(
                 release(label)  # the rest is streamed live, not replayed
     ids = [int(str(part.id)) for part in before + after if part.id]
     assert ids == list(range(1, len(ids) + 1))
-    assert [p.event for p in before + after] == [
-        "metadata",
-        "updates",
-        "custom",
-        "custom",
-        "custom",
-        "updates",
-        "end",
-    ]
+    assert [p.event for p in before + after] == GATED_UPDATES_AND_CUSTOM
 
 
 async def test_a_raw_client_resumes_at_the_location_with_last_event_id(server: str) -> None:

@@ -22,6 +22,7 @@ from langgraph_sdk.schema import StreamPart
 
 from tests.doubles.gated_graph import STEPS
 from tests.support_runs import (
+    GATED_UPDATES_AND_CUSTOM,
     texts,
     user,
 )
@@ -328,15 +329,7 @@ async def test_a_finished_run_is_rejoined_in_the_modes_asked_for(client: LangGra
     )
     await client.runs.join(thread_id, run["run_id"])
     both = client.runs.join_stream(thread_id, run["run_id"], stream_mode=["custom", "updates"])
-    assert [p.event async for p in both] == [
-        "metadata",
-        "updates",
-        "custom",
-        "custom",
-        "custom",
-        "updates",
-        "end",
-    ]
+    assert [p.event async for p in both] == GATED_UPDATES_AND_CUSTOM
     custom = client.runs.join_stream(thread_id, run["run_id"], stream_mode="custom")
     assert [p.event async for p in custom] == ["metadata", "custom", "custom", "custom", "end"]
     # The thread's stream defaults to `run_modes`: what the run streams.
