@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -49,6 +50,20 @@ class PoolLimits:
     """Connections are replaced after this, so none outlives a failover for long."""
 
 
+def strict_serializer(allowed_types: Iterable[str] = ()) -> JsonPlusSerializer:
+    """Return LangGraph's serializer in its strict msgpack mode.
+
+    A checkpoint is read back only into LangGraph's allowlist of safe types (messages,
+    documents, `Send`, `Interrupt`, dates, UUIDs...) plus `allowed_types`
+    (`"module.Class"`, `ORCA_CHECKPOINT_ALLOWED_TYPES`): someone who can write to the
+    checkpoint tables cannot make the server build arbitrary objects when it loads them.
+    Another type in a graph's state is read back as plain data and logged by LangGraph
+    ("Blocked deserialization of ...").
+    """
+    extra = tuple(tuple(name.rsplit(".", 1)) for name in allowed_types)
+    return JsonPlusSerializer(allowed_msgpack_modules=extra or None)
+
+
 @asynccontextmanager
 async def open_checkpointer(
     *,
@@ -56,13 +71,16 @@ async def open_checkpointer(
     sqlite_path: Path,
     pool_max: int = 10,
     limits: PoolLimits | None = None,
+    allowed_types: Iterable[str] = (),
 ) -> AsyncIterator[CheckpointStore]:
     """Yield a ready checkpointer (tables created) and close its connections on exit."""
+    serde = strict_serializer(allowed_types)
     if postgres_url:
-        async with _open_postgres(postgres_url, limits or PoolLimits(max_size=pool_max)) as store:
+        limits = limits or PoolLimits(max_size=pool_max)
+        async with _open_postgres(postgres_url, limits, serde) as store:
             yield store
     else:
-        async with _open_sqlite(sqlite_path) as store:
+        async with _open_sqlite(sqlite_path, serde) as store:
             yield store
 
 
@@ -93,7 +111,9 @@ class RecentlyUsed:
 
 
 @asynccontextmanager
-async def _open_postgres(url: str, limits: PoolLimits) -> AsyncIterator[CheckpointStore]:
+async def _open_postgres(
+    url: str, limits: PoolLimits, serde: JsonPlusSerializer
+) -> AsyncIterator[CheckpointStore]:
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
     # What AsyncPostgresSaver needs of its connections: autocommit (it manages its own
@@ -127,7 +147,7 @@ async def _open_postgres(url: str, limits: PoolLimits) -> AsyncIterator[Checkpoi
     )
     await pool.open(wait=True, timeout=10)
     try:
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        saver = AsyncPostgresSaver(pool, serde=serde)  # type: ignore[arg-type]
         await saver.setup()
 
         async def ping() -> None:
@@ -140,11 +160,13 @@ async def _open_postgres(url: str, limits: PoolLimits) -> AsyncIterator[Checkpoi
 
 
 @asynccontextmanager
-async def _open_sqlite(path: Path) -> AsyncIterator[CheckpointStore]:
+async def _open_sqlite(path: Path, serde: JsonPlusSerializer) -> AsyncIterator[CheckpointStore]:
+    import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+    async with aiosqlite.connect(str(path)) as connection:
+        saver = AsyncSqliteSaver(connection, serde=serde)
         await saver.setup()
 
         async def ping() -> None:

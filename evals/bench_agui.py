@@ -22,6 +22,7 @@ import httpx
 import uvicorn
 from langchain_core.messages import HumanMessage
 
+from evals.harness.runner import corpus_files
 from graphs.context import Context
 from server.app import create_app
 from server.settings import Settings
@@ -78,7 +79,7 @@ async def main(runs: int, workflow: str) -> None:
         port = server.servers[0].sockets[0].getsockname()[1]
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=300) as client:
             ingested = await client.post(
-                "/workflows/ingest/invoke", json={"input": {"paths": [str(CORPUS)]}}
+                "/workflows/ingest/invoke", json={"input": {"files": corpus_files(CORPUS)}}
             )
             ingested.raise_for_status()
             graph = app.state.resources.graphs[workflow]

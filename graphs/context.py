@@ -19,3 +19,6 @@ class Context:
     """How many passages retrieval returns."""
     tenant: str = "public"
     """Whose documents a run may see; set by the server, never by the model."""
+    server_files: bool = False
+    """Whether the run may read files on the server's disk (an admin caller, and only under
+    the operator's ingest roots); set by the server, never by the caller."""

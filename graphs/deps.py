@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from nodes.catalog import ModelCatalog
+from nodes.chunking import ChunkBudget
 from tools.knowledge_base import KnowledgeBase
 
 
@@ -14,6 +16,9 @@ class GraphDeps:
 
     models: ModelCatalog
     knowledge_base: KnowledgeBase
-    chunk_size: int = 800
-    chunk_overlap: int = 100
+    chunk_budget: ChunkBudget = ChunkBudget(size=800, overlap=100)
+    """How long a chunk may be: in the embedding model's tokens when the lifespan builds it
+    (`server.embeddings.chunking`); this default, in characters, is for fakes in tests."""
     embedding_batch_size: int = 64
+    ingest_roots: tuple[Path, ...] = field(default_factory=tuple)
+    """Folders whose files admins may ingest by server path (`ORCA_INGEST_ROOTS`)."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 from langgraph.runtime import Runtime
 
 from graphs.context import Context
 from graphs.deps import GraphDeps
-from tools.files import expand_paths
+from nodes.chunking import Chunker
+from tools.files import PathRefused, read_text, readable_files
 from tools.knowledge_base import Chunk
 
 
@@ -19,32 +19,53 @@ def text_source(text: str) -> str:
     return "text:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def load(state: dict[str, Any]) -> dict[str, Any]:
-    """Read the files and raw texts into documents `{source, text}`.
+def make_load(deps: GraphDeps) -> Any:
+    """Return the `load` node, which reads server paths only inside `deps.ingest_roots`."""
 
-    Synchronous on purpose: LangGraph runs it in a worker thread, off the event loop.
-    """
-    documents = [{"source": text_source(text), "text": text} for text in state.get("texts", [])]
-    for path in expand_paths(state.get("paths", [])):
-        documents.append({"source": str(path), "text": path.read_text(encoding="utf-8")})
-    return {"documents": documents}
+    def load(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+        """Read sent files, raw texts and server files into documents `{source, text}`.
+
+        Server paths are read only for a run whose caller may (`context.server_files`) and
+        only inside the roots; this check is here, where files are read, so no surface and
+        no state update can go around it. Synchronous on purpose: LangGraph runs it in a
+        worker thread, off the event loop.
+
+        Raises:
+            PathRefused: a path the run may not read, or a file that is not UTF-8 text.
+        """
+        documents = [
+            {"source": str(file["source"]), "text": str(file["text"])}
+            for file in state.get("files", [])
+        ]
+        documents += [
+            {"source": text_source(text), "text": text} for text in state.get("texts", [])
+        ]
+        paths = list(state.get("paths", []))
+        if paths and not (runtime.context and runtime.context.server_files):
+            raise PathRefused(
+                "reading files on the server's disk needs the admin scope; send the "
+                "documents' contents instead, e.g. with `orca ingest PATH`"
+            )
+        for path in readable_files(paths, deps.ingest_roots):
+            documents.append({"source": str(path), "text": read_text(path)})
+        return {"documents": documents}
+
+    return load
 
 
 def make_split(deps: GraphDeps) -> Any:
-    """Return the `split` node with the configured chunk size."""
-    plain = RecursiveCharacterTextSplitter(
-        chunk_size=deps.chunk_size, chunk_overlap=deps.chunk_overlap
-    )
-    markdown = RecursiveCharacterTextSplitter.from_language(
-        Language.MARKDOWN, chunk_size=deps.chunk_size, chunk_overlap=deps.chunk_overlap
-    )
+    """Return the `split` node, cutting chunks within the deps' chunk budget."""
+    chunker = Chunker(deps.chunk_budget)
 
-    async def split(state: dict[str, Any]) -> dict[str, Any]:
-        """Cut each document into overlapping chunks, numbered within the document."""
+    def split(state: dict[str, Any]) -> dict[str, Any]:
+        """Cut each document into overlapping chunks, numbered within the document.
+
+        Synchronous on purpose: counting tokens is CPU work, which LangGraph runs in a
+        worker thread, off the event loop.
+        """
         chunks = []
         for document in state["documents"]:
-            splitter = markdown if document["source"].endswith((".md", ".markdown")) else plain
-            pieces = [p for p in splitter.split_text(document["text"]) if p.strip()]
+            pieces = chunker.split_source(document["source"], document["text"])
             chunks.extend(
                 {"source": document["source"], "index": index, "text": piece}
                 for index, piece in enumerate(pieces)

@@ -11,6 +11,7 @@ from server.guards.admission import Guards, LimitKey
 from server.guards.body import BodySizeLimit
 from server.guards.clients import ClientAddress, IdentityOrAddress
 from server.guards.cors import add_cors
+from server.guards.text import StorableText
 from server.lifespan import EmbedderOpener, ModelOpener, make_lifespan
 from server.models.factory import open_models
 from server.observability.metrics import Metrics
@@ -21,6 +22,7 @@ from server.routes import (
     agui,
     assistants,
     chat,
+    docs,
     embeddings,
     health,
     home,
@@ -63,6 +65,10 @@ def create_app(
         ),
         lifespan=guards.around(make_lifespan(settings, models, embedder)),
         dependencies=[Depends(guards.admit)],
+        # FastAPI's own /docs and /redoc load their scripts from a CDN; `docs.router` serves
+        # the same pages with every asset from this app (issue 13).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics or Metrics(version=VERSION)
@@ -72,6 +78,9 @@ def create_app(
     tracer = (
         app.state.tracer_provider.get_tracer("citadel-orca") if app.state.tracer_provider else None
     )
+    # Inside the size limit, so the body it reads is bounded: text the database cannot store
+    # (U+0000, lone surrogates) is refused on every route before a surface reads it.
+    app.add_middleware(StorableText)
     # Inside the request observer, so a 413 is counted and carries its request id.
     app.add_middleware(
         BodySizeLimit,
@@ -87,6 +96,7 @@ def create_app(
         )
     app.include_router(home.router)
     app.include_router(chat.router)
+    app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
     app.include_router(embeddings.router)

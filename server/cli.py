@@ -7,17 +7,13 @@ the stores themselves: they call the server's LangServe routes.
 from __future__ import annotations
 
 import asyncio
-import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from server.settings import SettingsError, load_settings
-from tools.files import expand_paths
 
 app = typer.Typer(help="Citadel Orca: agent-graph LLM orchestration.", no_args_is_help=True)
 console = Console()
@@ -25,6 +21,10 @@ errors = Console(stderr=True)
 
 ServerOption = Annotated[
     str | None, typer.Option("--server", help="Base URL of a running server (ORCA_SERVER_URL).")
+]
+
+ApiKeyOption = Annotated[
+    str | None, typer.Option(envvar="ORCA_API_KEY", help="API key, when the server asks for one.")
 ]
 
 
@@ -106,56 +106,18 @@ def serve(
 
 
 @app.command()
-def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.md, .txt, .rst).")],
-    collection: Annotated[str | None, typer.Option(help="Target collection.")] = None,
-    server: ServerOption = None,
-) -> None:
-    """Ingest files into the knowledge base of the running server, with progress."""
-    base = server_url(server)
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise fail(f"no such file or folder: {', '.join(missing)}")
-    files = expand_paths([str(p) for p in paths])
-    if not files:
-        raise fail("no .md, .txt or .rst files under the given paths")
-    config = {"configurable": {"collection": collection}} if collection else {}
-    chunks = 0
-    started = time.perf_counter()
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]:.1f} chunks/s"),
-        TimeElapsedColumn(),
-    )
-    with httpx.Client(timeout=600) as client, Progress(*columns, console=console) as progress:
-        task = progress.add_task("ingesting", total=len(files), chunks=0, rate=0.0)
-        for file in files:
-            result = post(
-                client,
-                f"{base}/workflows/ingest/invoke",
-                {"input": {"paths": [str(file)], "texts": []}, "config": config},
-            )
-            chunks += int(result["output"]["chunk_count"])
-            rate = chunks / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, advance=1, chunks=chunks, rate=rate)
-    console.print(
-        f"ingested {len(files)} files, {chunks} chunks in {time.perf_counter() - started:.1f}s"
-    )
-
-
-@app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     thread: Annotated[str | None, typer.Option(help="Continue this thread id.")] = None,
     server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Ask the `rag` workflow, streaming the answer, then list its sources."""
     base = server_url(server)
     configurable = {"thread_id": thread} if thread else {}
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        output = asyncio.run(stream_answer(base, question, configurable))
+        output = asyncio.run(stream_answer(base, question, configurable, headers))
     except httpx.TransportError as exc:
         raise fail(
             f"cannot reach Citadel Orca at {base} ({exc}); start it with `orca serve`"
@@ -169,11 +131,13 @@ def ask(
         console.print(f"[dim][{number}] {source['source']} (score {source['score']:.3f})[/]")
 
 
-async def stream_answer(base: str, question: str, configurable: dict[str, str]) -> dict[str, Any]:
+async def stream_answer(
+    base: str, question: str, configurable: dict[str, str], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Print tokens as the chat model produces them; return the workflow's output."""
     from langserve import RemoteRunnable
 
-    remote = RemoteRunnable(f"{base}/workflows/rag", timeout=600)
+    remote = RemoteRunnable(f"{base}/workflows/rag", timeout=600, headers=headers or {})
     output: dict[str, Any] = {}
     streamed = False
     async for event in remote.astream_events(
@@ -195,11 +159,13 @@ async def stream_answer(base: str, question: str, configurable: dict[str, str]) 
 def _register_commands() -> None:
     """Add the commands that live in `server/commands/`."""
     from server.commands.eval import eval_command
+    from server.commands.ingest import ingest_command
     from server.commands.keys import keys_app
     from server.commands.prune import prune_command
     from server.commands.worker import worker_command
 
     app.add_typer(keys_app, name="keys")
+    app.command("ingest")(ingest_command)
     app.command("prune")(prune_command)
     app.command("eval")(eval_command)
     app.command("worker")(worker_command)

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from server.embeddings.errors import ApiError
 from server.resilience.errors import UpstreamError
 from server.runs.records import ThreadBusy, ThreadExists
-from server.runs.service import NotFound, RunRejected
+from server.runs.service import Forbidden, NotFound, RunRejected
 
 log = logging.getLogger("orca")
 
@@ -39,6 +39,7 @@ UPSTREAM_ERRORS: dict[type[Exception], str] = {
 
 RUN_ERRORS: dict[type[Exception], int] = {
     NotFound: 404,
+    Forbidden: 403,
     ThreadExists: 409,
     ThreadBusy: 409,
     RunRejected: 422,

@@ -14,10 +14,12 @@ from psycopg import AsyncConnection
 from checkpoints import open_checkpointer
 from checkpoints.open import PoolLimits
 from graphs import REGISTRY, build_all
+from graphs.context import Context
 from graphs.deps import GraphDeps
 from graphs.extra import load_extra_graphs
 from nodes.catalog import ModelCatalog
 from server.auth.setup import build_auth, open_database
+from server.embeddings.chunk_budget import chunk_budget
 from server.embeddings.factory import open_fallback_embedder, open_gateway
 from server.embeddings.langchain import GatewayEmbeddings
 from server.embeddings.provider import Embedder
@@ -26,6 +28,7 @@ from server.observability.wiring import EmbeddingMetrics, label_chat_models, wat
 from server.resilience.upstreams import QDRANT
 from server.resilience.wiring import guard_chat, guard_embedder, guard_fallback, open_upstreams
 from server.resources import Resources
+from server.run_policy import RunPolicy
 from server.runs.setup import open_runs
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
@@ -38,6 +41,20 @@ LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 ModelOpener = Callable[[Settings], AbstractAsyncContextManager[ModelCatalog]]
 """Opens the chat models; the lifespan adds the embedding aliases to the catalog."""
 EmbedderOpener = Callable[[Settings], AbstractAsyncContextManager[Embedder]]
+
+
+def run_policy(settings: Settings, models: ModelCatalog) -> RunPolicy:
+    """Return what callers may set for a run, over the configured defaults and models."""
+    return RunPolicy(
+        defaults=Context(
+            embedding_model=settings.embedding_alias,
+            collection=settings.collection,
+            top_k=settings.top_k,
+        ),
+        chat_models=tuple(models.chat),
+        embedding_models=tuple(models.embeddings),
+        ingest_roots=tuple(settings.ingest_roots),
+    )
 
 
 def make_lifespan(
@@ -56,6 +73,7 @@ def make_lifespan(
                 open_checkpointer(
                     postgres_url=str(settings.postgres_url) if settings.postgres_url else None,
                     sqlite_path=settings.sqlite_path,
+                    allowed_types=settings.checkpoint_allowed_types,
                     limits=PoolLimits(
                         max_size=settings.postgres_pool_max,
                         timeout_s=settings.postgres_pool_timeout_s,
@@ -117,11 +135,12 @@ def make_lifespan(
             deps = GraphDeps(
                 models=models,
                 knowledge_base=knowledge_base,
-                chunk_size=settings.chunk_size,
-                chunk_overlap=settings.chunk_overlap,
+                chunk_budget=chunk_budget(settings),
                 embedding_batch_size=settings.embedding_batch_size,
+                ingest_roots=tuple(settings.ingest_roots),
             )
             graphs = build_all(deps, checkpoints.saver)
+            policy = run_policy(settings, models)
             # The runs API serves the workflows and any `ORCA_GRAPHS`; its workers start
             # here and, at shutdown, drain before the graphs' clients close.
             runs = await stack.enter_async_context(
@@ -137,7 +156,7 @@ def make_lifespan(
                             for name, target in settings.graphs.items()
                         },
                     },
-                    models=models,
+                    policy=policy,
                     telemetry=getattr(app.state, "telemetry", None),
                     metrics=metrics if settings.metrics_enabled else None,
                 )
@@ -150,6 +169,7 @@ def make_lifespan(
                 models=models,
                 embeddings=gateway,
                 auth=auth,
+                policy=policy,
                 graphs=graphs,
                 upstreams=upstreams,
                 runs=runs,

@@ -98,6 +98,12 @@ MIGRATIONS.append(
     "ALTER TABLE orca_runs ADD COLUMN cancel_action text"
 )
 
+MIGRATIONS.append(
+    # 5: what each API key may do (server/auth/scopes.py); keys made before scopes existed
+    # keep doing what every key could do then except reading server paths.
+    "ALTER TABLE orca_api_keys ADD COLUMN scopes text NOT NULL DEFAULT 'run ingest'"
+)
+
 LOCK_ID = 0x0C1A_0001
 """`pg_advisory_xact_lock` key that serialises migrations across processes."""
 

@@ -13,6 +13,7 @@ from nodes.catalog import ModelCatalog
 from server.auth.setup import AuthServices
 from server.embeddings.gateway import EmbeddingGateway
 from server.resilience.upstreams import Upstreams
+from server.run_policy import RunPolicy
 from server.runs.service import RunsService
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
@@ -29,6 +30,8 @@ class Resources:
     models: ModelCatalog
     embeddings: EmbeddingGateway
     auth: AuthServices
+    policy: RunPolicy
+    """What callers may set and send for a run, on every surface."""
     graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = field(default_factory=dict)
     upstreams: Upstreams | None = None
     """The guards (circuit, bulkhead, retries) of the chat, embedding and Qdrant servers."""

@@ -24,14 +24,12 @@ from graphs.context import Context
 from server.embeddings.errors import ApiError
 from server.guards.runs import RunLimits
 from server.observability.runs import RunTelemetry
+from server.run_policy import CALLER_SETTINGS
+from tools.files import PathRefused
 
-# The configurable keys a caller may set; everything else in `Context` is server-set.
-CALLER_KNOBS = {
-    "chat_model": "Chat model alias: llm-01 or llm-02.",
-    "embedding_model": "Embedding model alias.",
-    "collection": "Qdrant collection.",
-    "top_k": "Passages to retrieve.",
-}
+CONTEXT_KEY = "__orca_context"
+"""Where the request's checked `Context` travels in `configurable` (set by the route's config
+modifier from `server.run_policy`; LangChain copies no `__` key into run metadata)."""
 
 
 class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
@@ -82,22 +80,14 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
                     default=getattr(self.defaults, key),
                     description=description,
                 )
-                for key, description in CALLER_KNOBS.items()
+                for key, description in CALLER_SETTINGS.items()
             ),
         ]
 
     def context_for(self, config: RunnableConfig | None) -> Context:
-        """Build the run's context from the caller's knobs and the server's values."""
-        configurable = (config or {}).get("configurable") or {}
-        knobs = {
-            key: configurable[key]
-            for key in CALLER_KNOBS
-            if configurable.get(key) not in (None, "")
-        }
-        values = {**vars(self.defaults), **knobs}
-        values["tenant"] = configurable.get("tenant", self.defaults.tenant)
-        values["top_k"] = int(values["top_k"])
-        return Context(**values)
+        """Return the context the route checked for this request (the defaults without one)."""
+        context = ((config or {}).get("configurable") or {}).get(CONTEXT_KEY)
+        return context if isinstance(context, Context) else self.defaults
 
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -156,6 +146,8 @@ async def _answered_limits(limits: RunLimits) -> AsyncIterator[None]:
             raise
         message = f"the run took longer than {limits.timeout_s:g} s and was stopped"
         raise ApiError(504, message) from None
+    except PathRefused as refused:
+        raise ApiError(422, str(refused)) from None
     except GraphRecursionError:
         message = (
             f"the run did not finish within {limits.recursion_limit} steps "

@@ -22,10 +22,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from server.auth.identity import ANONYMOUS
+from server.deps import resources_of
+from server.run_policy import RunRefused
+
+NUL_MESSAGE = "text with a NUL character (U+0000), which the database cannot store; remove it"
 SINGLE_RUN_ENDPOINTS = {"invoke", "stream", "stream_log", "stream_events"}
 INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
 
@@ -33,7 +38,8 @@ INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
 class RunBodyCheck:
     """FastAPI dependency checking the body of a workflow's run endpoints."""
 
-    def __init__(self, request_type: type[BaseModel]) -> None:
+    def __init__(self, workflow: str, request_type: type[BaseModel]) -> None:
+        self.workflow = workflow
         self.request_type = request_type
 
     async def __call__(self, request: Request) -> None:
@@ -56,9 +62,20 @@ class RunBodyCheck:
             raise invalid((), "the body must be a JSON object")
         if endpoint == "batch":
             self._check_batch(body)
+            inputs = body["inputs"]
         else:
             _check_config(body.get("config", {}), ("config",))
             self._check_input(body.get("input"), ("input",))
+            inputs = [body.get("input")]
+        identity = getattr(request.state, "identity", ANONYMOUS)
+        policy = resources_of(request.app).policy
+        for run_input in inputs:
+            try:
+                policy.check_input(self.workflow, run_input, identity)
+            except RunRefused as refused:
+                if refused.status == 403:
+                    raise HTTPException(403, str(refused)) from None
+                raise invalid(("input", "paths"), str(refused)) from None
 
     def _check_batch(self, body: dict[str, Any]) -> None:
         inputs = body.get("inputs")
@@ -101,6 +118,8 @@ def find_unstorable(value: Any) -> tuple[tuple[Any, ...], str] | None:
         if isinstance(item, str):
             if not _is_utf8(item):
                 return where, "text with a lone surrogate (not valid Unicode)"
+            if "\x00" in item:
+                return where, NUL_MESSAGE
         elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
@@ -113,6 +132,8 @@ def find_unstorable(value: Any) -> tuple[tuple[Any, ...], str] | None:
             for key, child in item.items():
                 if not _is_utf8(key):
                     return where, "a key with a lone surrogate (not valid Unicode)"
+                if "\x00" in key:
+                    return where, NUL_MESSAGE
                 pending.append((child, (*where, key)))
         elif isinstance(item, list):
             pending.extend((child, (*where, index)) for index, child in enumerate(item))

@@ -7,7 +7,7 @@ LangGraph runtime context (`graphs.context.Context`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from limits import parse_many
 from pydantic import (
@@ -21,7 +21,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from server.auth.scopes import DEFAULT_SCOPES, parse_scopes
 
 Profile = Literal["development", "testing", "production"]
 EmbeddingProvider = Literal["local", "ollama", "openai"]
@@ -155,10 +157,16 @@ class Settings(BaseSettings):
     embedding_fallback_version: str = ""
     """Version tag of an `openai`-provider fallback model, part of its cache key."""
 
-    chunk_size: int = Field(default=800, ge=50)
-    """Characters per chunk when ingesting."""
-    chunk_overlap: int = Field(default=100, ge=0)
-    """Characters shared by neighbouring chunks."""
+    chunk_size: int = Field(default=256, ge=16)
+    """Tokens per chunk when ingesting, as the embedding model counts them (with the [CLS] and
+    [SEP] it adds); lowered to the model's input limit (`ORCA_EMBEDDING_MAX_INPUT_TOKENS`, or
+    the local model's 256)."""
+    chunk_overlap: int = Field(default=32, ge=0)
+    """Tokens shared by neighbouring chunks."""
+    chunk_chars_per_token: float = Field(default=2.0, gt=0, le=8)
+    """Characters counted as one token when the model's tokenizer is unknown (providers
+    `ollama`, `openai`): keep it at or below the fewest your documents have (this repo's
+    docs: 2.0 at fewest, 3.1 typically, per all-MiniLM-L6-v2 token; CJK text: about 1)."""
     top_k: int = Field(default=4, ge=1, le=50)
     """Passages retrieval returns by default."""
     upstream_timeout_s: float = Field(default=60.0, gt=0)
@@ -229,6 +237,15 @@ class Settings(BaseSettings):
     """Origins a token's `azp` must be one of (JSON list); empty: `azp` not checked."""
     jwks_min_refresh_s: float = Field(default=60.0, gt=0)
     """Least time between JWKS fetches triggered by unknown key ids."""
+    clerk_scopes_claim: str = "orca_scopes"
+    """Claim of a Clerk token holding its scopes (a list, or a space separated string, e.g. from
+    a session token template); a token without it gets the default scopes `run ingest`."""
+    anonymous_scopes: Annotated[frozenset[str], NoDecode] = DEFAULT_SCOPES
+    """Scopes of the shared identity when `ORCA_AUTH_MODE=none` (space or comma separated);
+    add `admin` only on a machine whose every user may read `ORCA_INGEST_ROOTS`."""
+    ingest_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    """Folders whose files admins may ingest by server path (`paths`), separated by `:` or `,`;
+    empty (the default): server paths are refused. Everything else sends file contents."""
     metrics_enabled: bool = True
     """Serve `/metrics` and count requests, runs, model calls; off only to measure their cost."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -261,6 +278,10 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     """Let run webhooks reach loopback and private addresses (off: a caller could otherwise
     make the server call its own network)."""
+    checkpoint_allowed_types: list[str] = Field(default_factory=list)
+    """Types (`"module.Class"`, JSON list) a checkpoint may be read back into beside LangGraph's
+    safe list (messages, documents, dates...): checkpoints are read in LangGraph's strict msgpack
+    mode; a graph of `ORCA_GRAPHS` keeping its own classes in state lists them here."""
     graphs: dict[str, str] = Field(default_factory=dict)
     """More graphs to serve beside the built-in workflows, as a JSON object of name to
     `module:attribute`: a compiled graph, a `StateGraph`, or a `build_graph(checkpointer=)`
@@ -273,6 +294,22 @@ class Settings(BaseSettings):
         if value:
             parse_many(value)  # refuses e.g. "100 per fortnight" at start, naming the variable
         return value
+
+    @field_validator("anonymous_scopes", mode="before")
+    @classmethod
+    def _parse_scopes(cls, value: Any) -> frozenset[str]:
+        return parse_scopes(value)
+
+    @field_validator("ingest_roots", mode="before")
+    @classmethod
+    def _parse_roots(cls, value: Any) -> list[Path]:
+        if isinstance(value, str):
+            value = [part for part in value.replace(",", ":").split(":") if part.strip()]
+        roots = [Path(part).expanduser() for part in value]
+        relative = [str(root) for root in roots if not root.is_absolute()]
+        if relative:
+            raise ValueError(f"ingest roots must be absolute paths, got {relative}")
+        return [root.resolve() for root in roots]
 
     @model_validator(mode="before")
     @classmethod

@@ -30,6 +30,8 @@ def _shown(value: Any) -> str:
         return "—"
     if hasattr(value, "get_secret_value"):
         return "(secret)"
+    if isinstance(value, frozenset):
+        return f"`{' '.join(sorted(value, reverse=True))}`"
     return f"`{value}`"
 
 

@@ -24,6 +24,16 @@ CORPUS = Path(__file__).parent / "data" / "corpus"
 FAKE_ANSWER = "Ingrid Solberg led Project Falcon."
 
 
+def sent_files(*paths: Path) -> list[dict[str, str]]:
+    """Return the files under `paths` as an ingest's `files` (`orca ingest` uploads these)."""
+    from tools.files import expand_paths
+
+    return [
+        {"source": str(file), "text": file.read_text(encoding="utf-8")}
+        for file in expand_paths(paths)
+    ]
+
+
 def fake_catalog(alias: str = "embed-01") -> ModelCatalog:
     """Return fake chat and embedding models under the usual aliases."""
     chat = FakeListChatModel(responses=[FAKE_ANSWER])

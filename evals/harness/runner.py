@@ -13,6 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackHandler
@@ -26,6 +27,7 @@ from server.embeddings.factory import open_embedder
 from server.lifespan import EmbedderOpener, ModelOpener
 from server.models.factory import open_models
 from server.settings import Settings
+from tools.files import expand_paths
 
 WORKFLOWS = ("rag", "rag-chat", "agent")
 """Workflows that answer a question; `rag` takes `question`, the others `messages`."""
@@ -154,7 +156,7 @@ async def run_eval(
         run_id = uuid.uuid4().hex[:8]
         started = time.perf_counter()
         ingested = await resources.graphs["ingest"].ainvoke(
-            {"paths": [str(dataset.corpus_dir)], "texts": []},
+            {"files": corpus_files(dataset.corpus_dir)},
             {"configurable": {"thread_id": f"eval-{run_id}-ingest"}},
             context=context,
         )
@@ -231,3 +233,11 @@ def answer_of(output: dict[str, Any]) -> str:
         if isinstance(message, AIMessage) and str(message.content).strip():
             return str(message.content).strip()
     return ""
+
+
+def corpus_files(folder: Path) -> list[dict[str, str]]:
+    """Read a data set's corpus here, as `orca ingest` does, and send its contents."""
+    return [
+        {"source": str(file), "text": file.read_text(encoding="utf-8")}
+        for file in expand_paths([folder])
+    ]

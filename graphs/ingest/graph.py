@@ -9,7 +9,7 @@ from langgraph.graph.state import CompiledStateGraph
 from graphs.context import Context
 from graphs.deps import GraphDeps
 from graphs.ingest.state import IngestInput, IngestOutput, IngestState
-from nodes.ingest import load, make_split, make_store
+from nodes.ingest import make_load, make_split, make_store
 
 
 def build_graph(
@@ -19,7 +19,7 @@ def build_graph(
     builder = StateGraph(
         IngestState, context_schema=Context, input_schema=IngestInput, output_schema=IngestOutput
     )
-    builder.add_node("load", load)
+    builder.add_node("load", make_load(deps))
     builder.add_node("split", make_split(deps))
     builder.add_node("store", make_store(deps))
     builder.add_edge(START, "load")

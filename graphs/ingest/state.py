@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 from typing_extensions import TypedDict
 
 
-class IngestInput(TypedDict, total=False):
-    """What a caller sends: raw texts, server-side paths, or both."""
+MAX_SOURCE_CHARS = 1024
 
+
+class SentFile(TypedDict):
+    """A file's contents sent by the caller, named as the caller knows it."""
+
+    source: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SOURCE_CHARS)]
+    """The name retrieval shows for it, e.g. its path relative to where it was ingested from."""
+    text: str
+    """Its contents (UTF-8 text)."""
+
+
+class IngestInput(TypedDict, total=False):
+    """What a caller sends: file contents, raw texts, server-side paths (admins), or several."""
+
+    files: list[SentFile]
+    """Files sent by the caller: their contents, with the source name to show."""
     texts: list[str]
     """Raw documents to ingest."""
     paths: list[str]
-    """Files or folders on the server's disk (folders contribute .md/.txt/.rst files)."""
+    """Files or folders on the server's disk (folders contribute .md/.txt/.rst files): admins
+    only, and only under the operator's ingest roots."""
 
 
 class IngestOutput(TypedDict):
@@ -40,31 +53,31 @@ class IngestState(IngestInput, IngestOutput):
 
 
 class IngestRequest(BaseModel):
-    """The body LangServe validates before the graph runs (422 on a mistake)."""
+    """The body LangServe validates before the graph runs (422 on a mistake).
 
+    Server paths are checked for the caller (scope, roots) by the run policy and again where
+    they are read; this model checks only their shape, so it reveals nothing of the disk.
+    """
+
+    files: list[SentFile] = Field(
+        default_factory=list, description="File contents sent by the caller, with source names."
+    )
     texts: list[str] = Field(default_factory=list, description="Raw documents to ingest.")
     paths: list[str] = Field(
-        default_factory=list, description="Server-side files or folders to ingest."
+        default_factory=list,
+        description="Absolute server-side files or folders (admins, under ORCA_INGEST_ROOTS).",
     )
 
     @model_validator(mode="after")
     def _check(self) -> IngestRequest:
-        if not self.texts and not self.paths:
-            raise ValueError("send at least one of 'texts' or 'paths'")
+        if not self.texts and not self.paths and not self.files:
+            raise ValueError("send at least one of 'files', 'texts' or 'paths'")
         for position, text in enumerate(self.texts):
             if not text.strip():
                 raise ValueError(f"texts[{position}] is blank")
-        for raw in self.paths:
-            path = Path(raw).expanduser()
-            if not path.exists():
-                raise ValueError(f"path {raw!r} does not exist on the server")
-            if not os.access(path, os.R_OK):
-                raise ValueError(f"path {raw!r} is not readable by the server")
-            if path.is_file():
-                try:
-                    path.read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError) as exc:
-                    raise ValueError(f"path {raw!r} is not a UTF-8 text file: {exc}") from None
+        for position, file in enumerate(self.files):
+            if not file["text"].strip():
+                raise ValueError(f"files[{position}].text is blank")
         return self
 
 

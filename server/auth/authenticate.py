@@ -12,16 +12,25 @@ from fastapi import Request
 from server.auth.clerk import ClerkVerifier, TokenRejected
 from server.auth.identity import ANONYMOUS, Identity
 from server.auth.keys import KeyStore, looks_like_key
+from server.auth.scopes import DEFAULT_SCOPES
 from server.embeddings.errors import ApiError
 
 
 class Authenticator:
     """The configured ways in."""
 
-    def __init__(self, mode: str, *, keys: KeyStore | None, clerk: ClerkVerifier | None) -> None:
+    def __init__(
+        self,
+        mode: str,
+        *,
+        keys: KeyStore | None,
+        clerk: ClerkVerifier | None,
+        anonymous_scopes: frozenset[str] = DEFAULT_SCOPES,
+    ) -> None:
         self.mode = mode
         self.keys = keys if mode in ("api_key", "both") else None
         self.clerk = clerk if mode in ("clerk", "both") else None
+        self.anonymous = Identity(ANONYMOUS.id, ANONYMOUS.kind, anonymous_scopes)
 
     async def identify(self, request: Request) -> Identity:
         """Return the caller's identity.
@@ -30,19 +39,20 @@ class Authenticator:
             ApiError: 401 (with `WWW-Authenticate`) for missing or invalid credentials.
         """
         if self.mode == "none":
-            return ANONYMOUS
+            return self.anonymous
         token = _bearer(request) or request.headers.get("x-api-key", "")
         if not token:
             raise unauthorized("send credentials: Authorization: Bearer <API key or token>")
         if looks_like_key(token):
             if self.keys is not None:
-                owner = await self.keys.owner_of(token)
-                if owner is not None:
-                    return Identity(id=owner, kind="api_key")
+                holder = await self.keys.holder_of(token)
+                if holder is not None:
+                    return Identity(id=holder.owner, kind="api_key", scopes=holder.scopes)
             raise unauthorized("the API key is not valid")
         if self.clerk is not None:
             try:
-                return Identity(id=await self.clerk.subject(token), kind="clerk")
+                subject, scopes = await self.clerk.verify(token)
+                return Identity(id=subject, kind="clerk", scopes=scopes)
             except TokenRejected as exc:
                 raise unauthorized(f"the token is not valid: {exc}") from None
         raise unauthorized("the credentials are not valid")

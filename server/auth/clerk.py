@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import jwt
 
+from server.auth.scopes import DEFAULT_SCOPES, known_scopes
+
 log = logging.getLogger("orca.auth")
 
 
@@ -78,17 +80,30 @@ class ClerkVerifier:
         issuer: str,
         authorized_parties: list[str],
         leeway_s: float = 5.0,
+        scopes_claim: str = "orca_scopes",
     ) -> None:
         self.jwks = jwks
         self.issuer = issuer.rstrip("/")
         self.authorized_parties = set(authorized_parties)
         self.leeway_s = leeway_s
+        self.scopes_claim = scopes_claim
 
     async def subject(self, token: str) -> str:
         """Return the token's `sub`.
 
         Raises:
             TokenRejected: for any invalid token.
+        """
+        return (await self.verify(token))[0]
+
+    async def verify(self, token: str) -> tuple[str, frozenset[str]]:
+        """Return the token's `sub` and the scopes its scopes claim grants.
+
+        A token without the claim gets the default scopes; unknown names in it are ignored.
+
+        Raises:
+            TokenRejected: for any invalid token, and for one whose `sub` is empty (a
+                subject is the identity that owns threads and documents).
         """
         try:
             header = jwt.get_unverified_header(token)
@@ -110,4 +125,9 @@ class ClerkVerifier:
             raise TokenRejected(type(exc).__name__) from exc
         if self.authorized_parties and claims.get("azp") not in self.authorized_parties:
             raise TokenRejected("the token was issued for another origin (azp)")
-        return str(claims["sub"])
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip():
+            raise TokenRejected("the token names no subject (sub)")
+        if self.scopes_claim not in claims:
+            return subject, DEFAULT_SCOPES
+        return subject, known_scopes(claims[self.scopes_claim])

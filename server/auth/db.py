@@ -19,7 +19,7 @@ SQLITE_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS orca_api_keys (
         id TEXT PRIMARY KEY, digest BLOB NOT NULL UNIQUE, name TEXT NOT NULL,
         owner TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
-        revoked_at TEXT, last_used_at TEXT)""",
+        revoked_at TEXT, last_used_at TEXT, scopes TEXT NOT NULL DEFAULT 'run ingest')""",
     """CREATE TABLE IF NOT EXISTS orca_threads (
         thread_id TEXT PRIMARY KEY, owner TEXT NOT NULL,
         created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)""",
@@ -73,5 +73,21 @@ async def open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
     async with aiosqlite.connect(path) as connection:
         for statement in SQLITE_SCHEMA:
             await connection.execute(statement)
+        await _add_missing_columns(connection)
         await connection.commit()
         yield SqliteDatabase(connection)
+
+
+SQLITE_ADDED_COLUMNS = {
+    "orca_api_keys": {"scopes": "TEXT NOT NULL DEFAULT 'run ingest'"},
+}
+"""Columns newer than a database file made by an earlier release, added when it opens."""
+
+
+async def _add_missing_columns(connection: aiosqlite.Connection) -> None:
+    for table, columns in SQLITE_ADDED_COLUMNS.items():
+        cursor = await connection.execute(f"PRAGMA table_info({table})")
+        present = {row[1] for row in await cursor.fetchall()}
+        for name, definition in columns.items():
+            if name not in present:
+                await connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from server.auth.scopes import ADMIN, DEFAULT_SCOPES
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -12,11 +14,18 @@ class Identity:
 
     id: str
     kind: Literal["anonymous", "api_key", "clerk"]
+    scopes: frozenset[str] = DEFAULT_SCOPES
+    """What the caller may do (`server.auth.scopes`)."""
 
     @property
     def tenant(self) -> str:
         """Return whose documents this caller may see and write."""
         return self.id
+
+    @property
+    def is_admin(self) -> bool:
+        """Return whether the caller may have the server read files on its own disk."""
+        return ADMIN in self.scopes
 
 
 ANONYMOUS = Identity(id="public", kind="anonymous")

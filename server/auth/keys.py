@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from server.auth.db import Database
+from server.auth.scopes import DEFAULT_SCOPES, format_scopes, parse_scopes
 
 PREFIX = "orca_sk_"
 TOUCH_EVERY_S = 60.0
@@ -31,6 +32,16 @@ class KeyRecord:
     created_at: str
     revoked_at: str | None
     last_used_at: str | None
+    scopes: frozenset[str] = DEFAULT_SCOPES
+    """What the key may do (`server.auth.scopes`)."""
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """Who a valid key acts as, and what it may do."""
+
+    owner: str
+    scopes: frozenset[str]
 
 
 def digest(key: str) -> bytes:
@@ -50,25 +61,35 @@ class KeyStore:
         self.db = db
         self._touched: dict[str, float] = {}
 
-    async def create(self, *, name: str, owner: str) -> tuple[str, KeyRecord]:
+    async def create(
+        self, *, name: str, owner: str, scopes: frozenset[str] = DEFAULT_SCOPES
+    ) -> tuple[str, KeyRecord]:
         """Make a key; return it (shown once) and its record."""
+        if not owner.strip():
+            raise ValueError("a key needs an owner (the identity it acts as)")
         key_id = secrets.token_hex(4)
         key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         now = _now()
         await self.db.fetch(
-            "INSERT INTO orca_api_keys (id, digest, name, owner, created_at) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (key_id, digest(key), name, owner, now),
+            "INSERT INTO orca_api_keys (id, digest, name, owner, created_at, scopes) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (key_id, digest(key), name, owner, now, format_scopes(scopes)),
         )
-        return key, KeyRecord(key_id, name, owner, now, None, None)
+        return key, KeyRecord(key_id, name, owner, now, None, None, frozenset(scopes))
 
     async def list(self) -> list[KeyRecord]:
         """Return every key, oldest first."""
         rows = await self.db.fetch(
-            "SELECT id, name, owner, created_at, revoked_at, last_used_at FROM orca_api_keys "
-            "ORDER BY created_at, id"
+            "SELECT id, name, owner, created_at, revoked_at, last_used_at, scopes "
+            "FROM orca_api_keys ORDER BY created_at, id"
         )
-        return [KeyRecord(*(str(v) if v is not None else None for v in row)) for row in rows]  # type: ignore[arg-type]
+        return [
+            KeyRecord(
+                *(str(v) if v is not None else None for v in row[:6]),  # type: ignore[arg-type]
+                scopes=parse_scopes(str(row[6])),
+            )
+            for row in rows
+        ]
 
     async def revoke(self, key_id: str) -> bool:
         """Revoke a key by id; return whether one was revoked."""
@@ -79,11 +100,12 @@ class KeyStore:
         )
         return bool(rows)
 
-    async def owner_of(self, key: str) -> str | None:
-        """Return the owner of a valid, unrevoked key, or None."""
+    async def holder_of(self, key: str) -> KeyHolder | None:
+        """Return who a valid, unrevoked key acts as and its scopes, or None."""
         wanted = digest(key)
         rows = await self.db.fetch(
-            "SELECT id, digest, owner FROM orca_api_keys WHERE digest = %s AND revoked_at IS NULL",
+            "SELECT id, digest, owner, scopes FROM orca_api_keys "
+            "WHERE digest = %s AND revoked_at IS NULL",
             (wanted,),
         )
         if not rows or not hmac.compare_digest(bytes(rows[0][1]), wanted):
@@ -95,7 +117,7 @@ class KeyStore:
             await self.db.fetch(
                 "UPDATE orca_api_keys SET last_used_at = %s WHERE id = %s", (_now(), key_id)
             )
-        return str(rows[0][2])
+        return KeyHolder(owner=str(rows[0][2]), scopes=parse_scopes(str(rows[0][3])))
 
 
 def _now() -> str:

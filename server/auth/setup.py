@@ -52,10 +52,16 @@ def build_auth(settings: Settings, db: Database) -> AuthServices:
             JwksCache(jwks_url, min_refresh_s=settings.jwks_min_refresh_s),
             issuer=issuer,
             authorized_parties=settings.clerk_authorized_parties,
+            scopes_claim=settings.clerk_scopes_claim,
         )
     keys = KeyStore(db)
     return AuthServices(
-        authenticator=Authenticator(settings.auth_mode, keys=keys, clerk=clerk),
+        authenticator=Authenticator(
+            settings.auth_mode,
+            keys=keys,
+            clerk=clerk,
+            anonymous_scopes=settings.anonymous_scopes,
+        ),
         owners=ThreadOwners(db),
         keys=keys,
     )

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from server.auth.keys import KeyStore
+from server.auth.scopes import DEFAULT_SCOPES, SCOPES, UnknownScope, format_scopes, parse_scopes
 from server.auth.setup import open_database
 from server.settings import Settings, SettingsError, load_settings
 
@@ -53,11 +54,27 @@ async def _with_store(
 def create(
     owner: Annotated[str, typer.Option(help="Identity the key acts as (owns its threads).")],
     name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"What the key may do, repeatable: {', '.join(SCOPES)} "
+            f"(default: {format_scopes(DEFAULT_SCOPES)}; `admin` may ingest server paths).",
+        ),
+    ] = None,
 ) -> None:
     """Make a key and print it once."""
-    key, record = _run(lambda store: store.create(name=name or owner, owner=owner))
+    try:
+        scopes = parse_scopes(scope) if scope else DEFAULT_SCOPES
+    except UnknownScope as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if not owner.strip():
+        console.print("[bold red]error:[/] --owner must not be empty", highlight=False)
+        raise typer.Exit(1)
+    key, record = _run(lambda store: store.create(name=name or owner, owner=owner, scopes=scopes))
     console.print(
-        f"created key [bold]{record.id}[/] for {record.owner}; store it now, it is not shown again:"
+        f"created key [bold]{record.id}[/] for {record.owner} with scopes "
+        f"{format_scopes(record.scopes)}; store it now, it is not shown again:"
     )
     print(key)
 
@@ -66,9 +83,17 @@ def create(
 def list_keys() -> None:
     """Show every key (never the secrets)."""
     records = _run(lambda store: store.list())
-    table = Table("id", "name", "owner", "created", "revoked", "last used")
+    table = Table("id", "name", "owner", "scopes", "created", "revoked", "last used")
     for r in records:
-        table.add_row(r.id, r.name, r.owner, r.created_at, r.revoked_at or "", r.last_used_at or "")
+        table.add_row(
+            r.id,
+            r.name,
+            r.owner,
+            format_scopes(r.scopes),
+            r.created_at,
+            r.revoked_at or "",
+            r.last_used_at or "",
+        )
     console.print(table)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import httpx
 from langchain_core.language_models import BaseChatModel
@@ -13,6 +14,7 @@ from nodes.catalog import ModelCatalog
 from server.settings import Settings
 
 CHAT_ALIASES = ("llm-01", "llm-02")
+T = TypeVar("T")
 
 
 async def build_chat_models(settings: Settings) -> tuple[dict[str, BaseChatModel], dict[str, str]]:
@@ -33,10 +35,11 @@ async def build_chat_models(settings: Settings) -> tuple[dict[str, BaseChatModel
             model=settings.chat_ollama_model,
             base_url=str(settings.ollama_url).rstrip("/"),
             num_predict=settings.chat_max_tokens,
-            client_kwargs={"timeout": _timeout(settings)},
+            client_kwargs={"timeout": _timeout(settings, httpx.Timeout)},
         )
         label = f"ollama:{settings.chat_ollama_model}"
         return dict.fromkeys(CHAT_ALIASES, model), dict.fromkeys(CHAT_ALIASES, label)
+    import openai
     from langchain_openai import ChatOpenAI
 
     chat: dict[str, BaseChatModel] = {}
@@ -50,7 +53,7 @@ async def build_chat_models(settings: Settings) -> tuple[dict[str, BaseChatModel
             model=name,
             base_url=str(url),
             api_key=settings.llm_api_key,
-            timeout=_timeout(settings),
+            timeout=_timeout(settings, openai.Timeout),
             # The guard (server/resilience) is the one retry loop; the SDK's own two
             # retries would multiply its attempts (research: reliability.md §2.1).
             max_retries=0,
@@ -61,9 +64,17 @@ async def build_chat_models(settings: Settings) -> tuple[dict[str, BaseChatModel
     return chat, labels
 
 
-def _timeout(settings: Settings) -> httpx.Timeout:
-    """Connect quickly or fail; one attempt may take `upstream_timeout_s` in all."""
-    return httpx.Timeout(settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s)
+def _timeout(settings: Settings, kind: Callable[..., T]) -> T:
+    """Connect quickly or fail; one attempt may take `upstream_timeout_s` in all.
+
+    Args:
+        settings: The process settings.
+        kind: The `Timeout` class of the HTTP library the client is built on: `openai.Timeout`
+            (httpx's under openai 2, httpx2's under openai 3, whose clients refuse an
+            `httpx.Timeout` with a TypeError at start-up: issue 13), `httpx.Timeout` for
+            the ollama package.
+    """
+    return kind(settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s)
 
 
 @asynccontextmanager

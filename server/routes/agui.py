@@ -17,7 +17,6 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from graphs import REGISTRY
-from graphs.context import Context
 from server.agui.agent import OrcaAgent
 from server.agui.runs import ActiveRuns, ThreadBusy
 from server.agui.stream import RunRules, ruled, sse_frames
@@ -25,6 +24,7 @@ from server.auth.ownership import ThreadNotFound
 from server.deps import IdentityDep, ResourcesDep, SettingsDep
 from server.guards.runs import RunLimits
 from server.observability.runs import RunTelemetry
+from server.run_policy import RunRefused
 
 router = APIRouter(prefix="/agui", tags=["AG-UI"])
 
@@ -76,6 +76,11 @@ async def run_workflow(
             404, f"no chat workflow {workflow!r}; AG-UI serves {sorted(chat_workflows())}"
         )
     try:
+        resources.policy.check_input(workflow, None, identity)
+        context = resources.policy.context(None, identity)
+    except RunRefused as refused:
+        raise HTTPException(refused.status, str(refused)) from None
+    try:
         await resources.auth.owners.claim(body.thread_id, identity)
     except ThreadNotFound:
         raise HTTPException(404, f"no thread {body.thread_id!r}") from None
@@ -84,12 +89,6 @@ async def run_workflow(
         runs.start(body.thread_id, body.run_id)
     except ThreadBusy as busy:
         raise HTTPException(409, str(busy)) from None
-    context = Context(
-        embedding_model=settings.embedding_alias,
-        collection=settings.collection,
-        top_k=settings.top_k,
-        tenant=identity.tenant,
-    )
     telemetry: RunTelemetry = request.app.state.telemetry
     limits = RunLimits.from_settings(settings)
     agent = OrcaAgent(

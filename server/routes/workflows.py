@@ -16,13 +16,13 @@ from server.auth.identity import ANONYMOUS, Identity
 from server.auth.ownership import ThreadNotFound
 from server.deps import get_identity, resources_of
 from server.guards.runs import RunLimits
-from server.served import ServedWorkflow
+from server.run_policy import RunRefused
+from server.served import CONTEXT_KEY, ServedWorkflow
 from server.served_body import RunBodyCheck
 from server.settings import Settings
 
 # Until auth lands every caller shares one tenant; the server, never the caller, sets it.
 DEFAULT_TENANT = "public"
-MAX_TOP_K = 50
 
 
 def mount_workflows(app: FastAPI, settings: Settings) -> None:
@@ -49,16 +49,19 @@ def mount_workflows(app: FastAPI, settings: Settings) -> None:
             ),
             path=f"/workflows/{spec.name}",
             per_req_config_modifier=assign_run_config,
-            dependencies=[Depends(get_identity), Depends(RunBodyCheck(spec.request_type))],
+            dependencies=[
+                Depends(get_identity),
+                Depends(RunBodyCheck(spec.name, spec.request_type)),
+            ],
         )
 
 
 async def assign_run_config(config: dict[str, Any], request: Request) -> RunnableConfig:
-    """Give the run a thread and its server-set values; refuse unknown model aliases.
+    """Give the run a thread and its checked context; refuse settings the caller may not use.
 
     A caller without `thread_id` starts a new thread (LangGraph refuses to checkpoint
     without one); a thread another identity owns is 404; `tenant` is the caller's identity,
-    whatever the caller sent.
+    whatever the caller sent. The settings are checked by the run policy every surface uses.
     """
     configurable = dict(config.get("configurable") or {})
     if not configurable.get("thread_id"):
@@ -66,26 +69,13 @@ async def assign_run_config(config: dict[str, Any], request: Request) -> Runnabl
     resources = resources_of(request.app)
     identity: Identity = getattr(request.state, "identity", ANONYMOUS)
     try:
+        context = resources.policy.context(configurable, identity, strict=False)
+    except RunRefused as refused:
+        raise HTTPException(400, str(refused)) from None
+    try:
         await resources.auth.owners.claim(str(configurable["thread_id"]), identity)
     except ThreadNotFound:
         raise HTTPException(404, f"no thread {configurable['thread_id']!r}") from None
     configurable["tenant"] = identity.tenant
-    models = resources.models
-    chat_alias = configurable.get("chat_model")
-    if chat_alias and chat_alias not in models.chat:
-        raise HTTPException(
-            400, f"unknown chat_model {chat_alias!r}; use one of {sorted(models.chat)}"
-        )
-    embedding_alias = configurable.get("embedding_model")
-    if embedding_alias and embedding_alias not in models.embeddings:
-        raise HTTPException(
-            400,
-            f"unknown embedding_model {embedding_alias!r}; use one of {sorted(models.embeddings)}",
-        )
-    top_k = configurable.get("top_k")
-    if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
-        raise HTTPException(400, f"top_k must be a whole number from 1 to {MAX_TOP_K}")
-    collection = str(configurable.get("collection") or "")
-    if collection and not collection.replace("-", "").replace("_", "").isalnum():
-        raise HTTPException(400, "collection may hold only letters, digits, '-' and '_'")
+    configurable[CONTEXT_KEY] = context
     return RunnableConfig(**{**config, "configurable": configurable})  # type: ignore[typeddict-item]

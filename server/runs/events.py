@@ -8,6 +8,11 @@ once: from the store for what was flushed, then from memory. Events stay in the 
 for `ORCA_STREAM_BUFFER_TTL_S`. If a worker dies, the events it had not flushed are lost
 with it; the next attempt continues the numbering after the last stored event, so a
 reader never sees an id twice.
+
+While the store is away (a database restart), a live attempt keeps its events queued and
+retries writing them until they are stored or its lease is over (patience.py); past
+`MAX_UNSTORED` queued events the run waits for the store (`pace`) instead of growing or
+dropping the queue. Readers retry their reads for `READER_PATIENCE_S` at a time.
 """
 
 from __future__ import annotations
@@ -15,11 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import TypeVar
 
+from server.runs.patience import READER_PATIENCE_S, Deadline, patiently
 from server.runs.records import RunStore, StoredEvent
 from server.runs.serde import dumps
 from server.runs.signals import Signals
+
+T = TypeVar("T")
 
 log = logging.getLogger("orca.runs")
 
@@ -31,73 +41,127 @@ FLUSH_DELAY_S = 0.05
 readers in other processes see events up to this late (readers here, at once). Most
 short runs end within it, and their events then ride the run's final statement."""
 
+MAX_UNSTORED = 10_000
+"""Most events one attempt queues for a store that is not taking them (an outage): then
+the run waits for the store (`RunEvents.pace`). Queued events are also in `events` for
+this process's readers, so the queue itself costs a pointer per event."""
+
 
 class RunEvents:
     """The events one attempt of a run emits in this process."""
 
-    def __init__(self, log_: EventLog, run_id: str, last_seq: int) -> None:
+    def __init__(
+        self, log_: EventLog, run_id: str, last_seq: int, lease: Deadline | None = None
+    ) -> None:
         self.log = log_
         self.run_id = run_id
         self.first_seq = last_seq + 1
         self.last_seq = last_seq
         """The seq of the newest numbered event."""
+        self.lease = lease
+        """How long writes of this attempt may be retried (None: a reader's patience)."""
         self.events: list[StoredEvent] = []
         self._unflushed: list[StoredEvent] = []
+        """Emitted, not yet in the store: removed only once written."""
         self._flusher: asyncio.Task[None] | None = None
         self._flushing = False
+        self._failure: Exception | None = None
+        """Why the last flush gave up (the store stayed away past the lease)."""
         self.closed = False
 
-    def number(self, event: str, data: object) -> StoredEvent:
-        """Number an event without showing it to anyone yet (see `show`)."""
-        self.last_seq += 1
-        return StoredEvent(self.last_seq, event, b"" if data is None else dumps(data))
+    @property
+    def unstored(self) -> int:
+        """Return how many emitted events the store does not have yet."""
+        return len(self._unflushed)
 
-    def show(self, events: list[StoredEvent]) -> None:
-        """Show numbered events, already in the store, to this process's readers."""
-        self.events.extend(events)
-        self.log.signals.wake_events(self.run_id)
+    def draft(self, *events: tuple[str, object]) -> list[StoredEvent]:
+        """Number events after the newest without taking the numbers (`finished` does).
+
+        For the events of a run's final statement, which may have to be drafted again.
+        """
+        return [
+            StoredEvent(self.last_seq + offset, event, b"" if data is None else dumps(data))
+            for offset, (event, data) in enumerate(events, 1)
+        ]
 
     def emit(self, event: str, data: object) -> None:
         """Number an event, show it to this process's readers and queue it for the store."""
-        stored = self.number(event, data)
+        (stored,) = self.draft((event, data))
+        self.last_seq = stored.seq
         self.events.append(stored)
         self._unflushed.append(stored)
         self.log.signals.wake_events(self.run_id)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_soon())
 
-    async def _flush_soon(self) -> None:
-        await asyncio.sleep(FLUSH_DELAY_S)
+    async def pace(self) -> None:
+        """Wait while `MAX_UNSTORED` events wait for the store, so the queue stays bounded.
+
+        Raises:
+            Exception: the store's error, once writing gave up (the lease is over).
+        """
+        while len(self._unflushed) >= MAX_UNSTORED:
+            flusher = self._flusher
+            if flusher is None or flusher.done():
+                if self._failure is not None:
+                    raise self._failure
+                flusher = self._flusher = asyncio.create_task(self._flush_soon(0))
+            await asyncio.wait([flusher])
+
+    async def _flush_soon(self, delay: float = FLUSH_DELAY_S) -> None:
+        await asyncio.sleep(delay)
         self._flushing = True
         try:
             await self.flush()
+        except Exception as error:
+            # The events stay queued: the run's final statement carries them, or, if the
+            # attempt is abandoned, `discard` counts them lost.
+            self._failure = error
+            log.warning("could not buffer events of run %s yet: %s", self.run_id, error)
         finally:
             self._flushing = False
 
-    async def settle(self) -> list[StoredEvent]:
-        """Stop the flusher and return the events not yet stored, for the caller to store.
+    async def flush(self) -> None:
+        """Write the queued events to the store, retrying while it is away.
 
-        A flush already writing is waited for; one still waiting for company is dropped.
+        Raises:
+            Exception: the store's error, when it stayed away past the lease (the events
+                stay queued).
+        """
+        while self._unflushed:
+            batch = list(self._unflushed)
+            await patiently(
+                partial(self.log.store.append_events, self.run_id, batch),
+                until=self.lease or Deadline(self.log.patience_s),
+                what=f"buffering {len(batch)} events of run {self.run_id}",
+            )
+            del self._unflushed[: len(batch)]  # `emit` only appends meanwhile
+            self._failure = None
+            # Readers here were woken at `emit`; the store told the other processes.
+
+    async def settle(self) -> list[StoredEvent]:
+        """Stop the flusher; return the events not yet stored, for the final statement.
+
+        A flush already writing is waited for (retrying, while the store is away); one
+        still waiting for company is dropped. The events stay queued until `finished`.
         """
         flusher = self._flusher
         if flusher is not None and not flusher.done():
             if not self._flushing:
                 flusher.cancel()
             await asyncio.wait([flusher])
-        batch, self._unflushed = self._unflushed, []
-        return batch
+        return list(self._unflushed)
 
-    async def flush(self) -> None:
-        """Write the queued events to the store and tell other processes."""
-        while self._unflushed:
-            batch, self._unflushed = self._unflushed, []
-            try:
-                await self.log.store.append_events(self.run_id, batch)
-            except Exception:
-                # Readers in this process still have them; other processes miss them.
-                log.exception("could not buffer %d events of run %s", len(batch), self.run_id)
-                return
-            # Readers here were woken at `emit`; the store told the other processes.
+    def finished(self, final: list[StoredEvent]) -> None:
+        """Record that the run's final statement stored the queue and `final` (drafted).
+
+        Readers here get `final`, then fall back to the store.
+        """
+        self.closed = True
+        self._unflushed.clear()
+        self.last_seq = max(self.last_seq, final[-1].seq) if final else self.last_seq
+        self.events.extend(final)
+        self.log.forget(self)  # wakes this process's readers
 
     async def close(self) -> None:
         """Flush everything, then let readers fall back to the store."""
@@ -107,7 +171,10 @@ class RunEvents:
             # `wait`, not `suppress(CancelledError)`: that would also swallow a cancel of
             # the caller (a worker being stopped), which then never stopped.
             await asyncio.wait([self._flusher])
-        await self.flush()
+        try:
+            await self.flush()  # a write cut by the cancel is sent again (idempotent)
+        except Exception as error:
+            self._lose(f"the store stayed away ({error})")
         self.log.forget(self)
 
     def discard(self) -> None:
@@ -119,26 +186,69 @@ class RunEvents:
         self.closed = True
         if self._flusher is not None:
             self._flusher.cancel()
-        self._unflushed.clear()
+        self._lose("the attempt was abandoned")
         self.log.forget(self)
+
+    def _lose(self, why: str) -> None:
+        if self._unflushed:
+            self.log.lost += len(self._unflushed)
+            log.warning(
+                "run %s: %d events (from seq %d) were never stored: %s; the next attempt's "
+                "stream continues after seq %d",
+                self.run_id,
+                len(self._unflushed),
+                self._unflushed[0].seq,
+                why,
+                self._unflushed[0].seq - 1,
+            )
+            self._unflushed.clear()
 
 
 class EventLog:
     """Where runs write their events and readers follow them."""
 
-    def __init__(self, store: RunStore, signals: Signals, *, poll_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        signals: Signals,
+        *,
+        poll_s: float = 1.0,
+        patience_s: float = READER_PATIENCE_S,
+    ) -> None:
         self.store = store
         self.signals = signals
         self.poll_s = poll_s
+        self.patience_s = patience_s
+        """How long one read keeps being retried while the store is away."""
+        self.lost = 0
+        """Events emitted in this process that never reached the store (a metric)."""
         self._live: dict[str, RunEvents] = {}
 
-    async def open(self, run_id: str, *, first_attempt: bool = False) -> RunEvents:
+    @property
+    def unstored(self) -> int:
+        """Return how many events of this process's attempts wait for the store (a metric)."""
+        return sum(events.unstored for events in self._live.values())
+
+    async def patiently(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """Await a reader's `call()`, retried while the store is away, for `patience_s`."""
+        return await patiently(call, until=Deadline(self.patience_s), what=what)
+
+    async def open(
+        self, run_id: str, *, first_attempt: bool = False, lease: Deadline | None = None
+    ) -> RunEvents:
         """Start the events of a run's attempt, numbered after what is already stored.
 
-        A run's first attempt has nothing stored: no need to ask the store.
+        A run's first attempt has nothing stored: no need to ask the store. `lease`
+        bounds how long this attempt's writes are retried.
         """
-        last_seq = 0 if first_attempt else await self.store.last_event_seq(run_id)
-        events = RunEvents(self, run_id, last_seq)
+        last_seq = 0
+        if not first_attempt:
+            last_seq = await patiently(
+                partial(self.store.last_event_seq, run_id),
+                until=lease or Deadline(self.patience_s),
+                what=f"reading the last event of run {run_id}",
+            )
+        events = RunEvents(self, run_id, last_seq, lease)
         self._live[run_id] = events
         return events
 
@@ -152,7 +262,9 @@ class EventLog:
         live = self._live.get(run_id)
         if live is not None and after >= live.first_seq - 1:
             return [event for event in live.events if event.seq > after]
-        stored = await self.store.read_events(run_id, after)
+        stored = await self.patiently(
+            partial(self.store.read_events, run_id, after), f"reading events of run {run_id}"
+        )
         live = self._live.get(run_id)
         if live is not None:
             newest = stored[-1].seq if stored else after
@@ -160,13 +272,21 @@ class EventLog:
         return stored
 
     async def follow(
-        self, run_id: str, *, after: int = 0, is_active: object = None
+        self,
+        run_id: str,
+        *,
+        after: int = 0,
+        is_active: Callable[[], Awaitable[bool]] | None = None,
     ) -> AsyncIterator[StoredEvent]:
         """Yield the run's events after `after` until its `end` event.
 
         `is_active` is an async callable that says whether the run can still emit; when it
         cannot and nothing is left to read, following stops (a run that ended before its
-        events were buffered, or whose buffer expired).
+        events were buffered, or whose buffer expired). Reads are retried while the store
+        is away (`patience_s` each).
+
+        Raises:
+            Exception: the store's error, when it stayed away longer than `patience_s`.
         """
         last = after
         end_by = 0.0
@@ -181,7 +301,9 @@ class EventLog:
                         return
                 if batch:
                     continue
-                if is_active is not None and not await is_active():  # type: ignore[operator]
+                if is_active is not None and not await self.patiently(
+                    is_active, f"reading the status of run {run_id}"
+                ):
                     now = asyncio.get_running_loop().time()
                     if run_id in self._live:
                         # Recorded final, but this process emits its `end` only after

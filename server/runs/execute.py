@@ -20,6 +20,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Send
 
 from server.runs.events import RunEvents
+from server.runs.patient_saver import patient
 from server.runs.records import RunRecord, RunStatus
 from server.runs.serde import jsonable
 
@@ -170,8 +171,11 @@ async def execute(
 ) -> Outcome:
     """Run the graph for `run`, emitting its events; return how it ended.
 
-    `extra_config` is merged in (the service's metrics callbacks and their tags).
+    `extra_config` is merged in (the service's metrics callbacks and their tags). The
+    graph runs over a checkpointer that retries while the database is away (within the
+    attempt's lease), and pauses while the store is far behind on its events.
     """
+    graph = patient(graph)
     kwargs = run.kwargs
     config = merge_configs(run_config(run, recursion_limit=recursion_limit), extra_config)
     graph_input = command_from(kwargs["command"]) if kwargs.get("command") else kwargs.get("input")
@@ -195,9 +199,11 @@ async def execute(
                 translator.take_part(event["data"]["chunk"])
             elif "langsmith:hidden" not in (event.get("tags") or ()):
                 events.emit("events", event)
+            await events.pace()
     else:
         async for part in graph.astream(graph_input, config, **options):
             translator.take_part(part)
+            await events.pace()
     values = jsonable(translator.values)
     if translator.paused:
         interrupts = jsonable(translator.interrupts)

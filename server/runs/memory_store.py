@@ -287,9 +287,14 @@ class MemoryRunStore:
 
     # Events -------------------------------------------------------------------
     async def append_events(self, run_id: str, events: list[StoredEvent]) -> None:
-        """Buffer events with their arrival time."""
+        """Buffer events with their arrival time; a seq already buffered is skipped.
+
+        As in PostgreSQL, where a batch is sent again when its answer was lost.
+        """
         stamp = time.monotonic()
-        self.events.setdefault(run_id, []).extend((stamp, event) for event in events)
+        buffered = self.events.setdefault(run_id, [])
+        newest = buffered[-1][1].seq if buffered else 0
+        buffered.extend((stamp, event) for event in events if event.seq > newest)
 
     async def read_events(self, run_id: str, after: int) -> list[StoredEvent]:
         """Return buffered events after `after`."""

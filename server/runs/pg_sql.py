@@ -83,6 +83,7 @@ FINISH_RUN = sql.SQL("""
         SELECT run.run_id, e.seq, e.event, e.data FROM run,
             unnest(%(seqs)s::integer[], %(names)s::text[], %(datas)s::bytea[])
                 AS e(seq, event, data)
+        ON CONFLICT (run_id, seq) DO NOTHING
     )
     SELECT count(*) > 0 AS held, max(pg_notify({events}, run_id)::text),
         max(pg_notify({work}, '')::text)
@@ -99,7 +100,11 @@ APPEND_EVENTS = sql.SQL("""
     WITH events AS (
         INSERT INTO orca_run_events (run_id, seq, event, data)
         SELECT %s, * FROM unnest(%s::integer[], %s::text[], %s::bytea[])
+        ON CONFLICT (run_id, seq) DO NOTHING
     )
     SELECT pg_notify({events}, %s)
 """).format(events=sql.Literal(EVENTS))
-"""A batch of a run's events, and the notification readers in other processes wait for."""
+"""A batch of a run's events, and the notification readers in other processes wait for.
+
+Sent again when its connection died before the answer (it may have committed), so an
+event already stored is skipped, here and in `FINISH_RUN`: a seq is written once."""

@@ -32,6 +32,7 @@ from server.runs.pg_sql import (
 )
 from server.runs.records import (
     ACTIVE,
+    OutcomeUnstorable,
     RunRecord,
     RunStatus,
     StoredEvent,
@@ -359,26 +360,31 @@ class PostgresRunStore:
         """Record the outcome, the thread's state and the last events in one statement.
 
         It also notifies readers and workers of every process (NOTIFY is sent at commit).
+
+        Raises:
+            OutcomeUnstorable: PostgreSQL refused the values (a `DataError`: U+0000 in a
+                jsonb string, say); retrying the same values would fail the same way.
         """
         events = events or []
-        rows = await self._fetch(
-            FINISH_RUN,
-            {
-                "run_id": run_id,
-                "worker": worker,
-                "attempt": attempt,
-                "status": status,
-                "result": _json(result),
-                "cancel_reason": cancel_reason,
-                "set_thread": thread is not None,
-                "thread_status": thread.status if thread else None,
-                "values": _json(thread.values) if thread else None,
-                "interrupts": _jsonb(thread.interrupts) if thread else None,
-                "seqs": [event.seq for event in events],
-                "names": [event.event for event in events],
-                "datas": [event.data for event in events],
-            },
-        )
+        params = {
+            "run_id": run_id,
+            "worker": worker,
+            "attempt": attempt,
+            "status": status,
+            "result": _json(result),
+            "cancel_reason": cancel_reason,
+            "set_thread": thread is not None,
+            "thread_status": thread.status if thread else None,
+            "values": _json(thread.values) if thread else None,
+            "interrupts": _jsonb(thread.interrupts) if thread else None,
+            "seqs": [event.seq for event in events],
+            "names": [event.event for event in events],
+            "datas": [event.data for event in events],
+        }
+        try:
+            rows = await self._fetch(FINISH_RUN, params)
+        except errors.DataError as error:
+            raise OutcomeUnstorable(f"{type(error).__name__}: {error}") from error
         return bool(rows and rows[0]["held"])
 
     async def release_run(self, run_id: str, worker: str, attempt: int) -> bool:

@@ -129,6 +129,14 @@ class ThreadBusy(Exception):
     """The thread has a running run and the strategy does not allow another."""
 
 
+class OutcomeUnstorable(Exception):
+    """The store refused a run's outcome for what it holds (not for being away).
+
+    PostgreSQL's jsonb, for one, cannot hold the character U+0000: a run whose final
+    values contain it can never be recorded as they are, however often it is retried.
+    """
+
+
 @dataclass(frozen=True)
 class ThreadOutcome:
     """What a finished run leaves on its thread."""
@@ -286,6 +294,10 @@ class RunStore(Protocol):
         In the same transaction: the thread's state (`thread`) and the run's last events
         (`events`, its `end` among them), so no reader sees a final run without its end,
         and a worker that lost its attempt writes neither.
+
+        Raises:
+            OutcomeUnstorable: when the store cannot hold the result or the thread's
+                values (nothing was written).
         """
         ...
 

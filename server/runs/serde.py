@@ -8,6 +8,7 @@ The wire shapes are the ones `langgraph-sdk` and `RemoteGraph` read: a message i
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from enum import Enum
@@ -53,8 +54,18 @@ def _default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    """Encode `value` as JSON bytes (anything unknown becomes its `repr`)."""
-    return orjson.dumps(value, default=_default, option=OPTIONS)
+    """Encode `value` as JSON bytes (anything unknown becomes its `repr`).
+
+    PostgreSQL's `jsonb` keeps numbers as `numeric` and gives `1e300` back as a 301-digit
+    integer, which orjson refuses; such a value (metadata a caller once sent) takes the
+    standard library's slower encoder instead of making every read of it a 500.
+    """
+    try:
+        return orjson.dumps(value, default=_default, option=OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        return json.dumps(value, default=_default, ensure_ascii=False).encode()
 
 
 def jsonable(value: Any) -> Any:

@@ -10,6 +10,7 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
@@ -18,6 +19,7 @@ from graphs.context import Context
 from server.auth.identity import Identity
 from server.auth.ownership import ThreadNotFound, ThreadOwners
 from server.observability.runs import RunTelemetry
+from server.run_policy import RunPolicy, RunRefused
 from server.runs.assistants import Assistant, Assistants
 from server.runs.events import EventLog
 from server.runs.execute import Outcome, execute
@@ -37,12 +39,14 @@ from server.runs.webhooks import WebhookRefused, check_webhook
 from server.runs.workers import RunWorkers
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
-CALLER_KNOBS = ("chat_model", "embedding_model", "collection", "top_k")
-MAX_TOP_K = 50
 
 
 class RunRejected(ValueError):
     """The run body cannot be run (422), with what to change."""
+
+
+class Forbidden(PermissionError):
+    """The caller's credential lacks a scope this run needs (403)."""
 
 
 class NotFound(LookupError):
@@ -60,9 +64,8 @@ class RunsService:
     owners: ThreadOwners
     graphs: dict[str, Graph]
     assistants: Assistants
-    defaults: Context
-    chat_models: tuple[str, ...]
-    embedding_models: tuple[str, ...]
+    policy: RunPolicy
+    """What callers may set and send for a run (the same check on every surface)."""
     recursion_limit: int = 25
     webhook_allow_private: bool = False
     telemetry: RunTelemetry | None = None
@@ -124,28 +127,35 @@ class RunsService:
         return found
 
     def context_for(self, graph: Graph, given: dict[str, Any] | None, identity: Identity) -> Any:
-        """Return the run context: the caller's knobs, checked, and the server's tenant."""
+        """Return the run context: the caller's settings, checked, and the server's values."""
         given = dict(given or {})
         if graph.context_schema is not Context:
             return given or None
-        unknown = sorted(set(given) - set(CALLER_KNOBS))
-        if unknown:
-            raise RunRejected(f"context keys {unknown} are not known; use {list(CALLER_KNOBS)}")
-        if "chat_model" in given and given["chat_model"] not in self.chat_models:
-            raise RunRejected(f"unknown chat_model; use one of {list(self.chat_models)}")
-        if "embedding_model" in given and given["embedding_model"] not in self.embedding_models:
-            raise RunRejected(f"unknown embedding_model; use one of {list(self.embedding_models)}")
-        top_k = given.get("top_k", self.defaults.top_k)
-        if not (isinstance(top_k, int) and 1 <= top_k <= MAX_TOP_K):
-            raise RunRejected(f"top_k must be a whole number from 1 to {MAX_TOP_K}")
-        return {**vars(self.defaults), **given, "tenant": identity.tenant}
+        try:
+            return vars(self.policy.context(given, identity))
+        except RunRefused as refused:
+            raise RunRejected(str(refused)) from None
 
-    def _kwargs(self, body: RunCreate, graph: Graph, identity: Identity) -> dict[str, Any]:
+    def check_input(self, graph_id: str, run_input: Any, identity: Identity) -> None:
+        """Refuse input the caller's scopes do not allow (403) or cannot be read (422)."""
+        try:
+            self.policy.check_input(graph_id, run_input, identity)
+        except RunRefused as refused:
+            if refused.status == 403:
+                raise Forbidden(str(refused)) from None
+            raise RunRejected(str(refused)) from None
+
+    def _kwargs(
+        self, body: RunCreate, graph_id: str, graph: Graph, identity: Identity
+    ) -> dict[str, Any]:
         for field in ("interrupt_before", "interrupt_after"):
             nodes = getattr(body, field)
             if isinstance(nodes, list) and (missing := sorted(set(nodes) - set(graph.nodes))):
                 raise RunRejected(f"{field}: no nodes {missing} in this graph")
         checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
+        self.check_input(graph_id, body.input, identity)
+        if body.command is not None and body.command.update is not None:
+            self.check_input(graph_id, body.command.update, identity)
         return {
             "input": body.input,
             "command": body.command.model_dump(exclude_unset=True) if body.command else None,
@@ -176,7 +186,7 @@ class RunsService:
         """
         assistant = self.assistant(body.assistant_id)
         graph = self.graphs[assistant.graph_id]
-        kwargs = self._kwargs(body, graph, identity)
+        kwargs = self._kwargs(body, assistant.graph_id, graph, identity)
         if body.webhook is not None:
             try:
                 await check_webhook(str(body.webhook), allow_private=self.webhook_allow_private)
@@ -295,14 +305,19 @@ class RunsService:
         else:
             await self._follow_to_end(run.run_id)
         while True:
-            final = await self.store.get_run(run.run_id)
+            # Reads retried while the store is away (issue 17): a `/wait` rides out a restart.
+            final = await self.events.patiently(
+                partial(self.store.get_run, run.run_id), f"reading run {run.run_id}"
+            )
             if final is None or final.status not in ACTIVE:
                 return final or run
             # Requeued after a worker died, or not started yet: follow its next attempt.
             await self._follow_to_end(run.run_id)
 
     async def _follow_to_end(self, run_id: str) -> None:
-        after = await self.store.last_event_seq(run_id)
+        after = await self.events.patiently(
+            partial(self.store.last_event_seq, run_id), f"reading events of run {run_id}"
+        )
         async for _ in self.events.follow(run_id, after=after, is_active=self.is_active(run_id)):
             pass
 

@@ -13,11 +13,10 @@ from typing import Any
 
 from checkpoints import CheckpointStore
 from checkpoints.rollback import delete_run_checkpoints
-from graphs.context import Context
-from nodes.catalog import ModelCatalog
 from server.auth.ownership import ThreadOwners
 from server.observability.metrics import Metrics
 from server.observability.runs import RunTelemetry
+from server.run_policy import RunPolicy
 from server.runs.assistants import Assistants
 from server.runs.events import EventLog
 from server.runs.execute import Outcome
@@ -25,6 +24,7 @@ from server.runs.memory_store import MemoryRunStore
 from server.runs.records import RunRecord, RunStore
 from server.runs.service import Graph, RunsService
 from server.runs.signals import Signals
+from server.runs.stream_metrics import StreamBufferMetrics
 from server.runs.webhooks import deliver
 from server.runs.workers import RunWorkers
 from server.settings import Settings
@@ -51,7 +51,7 @@ async def open_runs(
     owners: ThreadOwners,
     graphs: dict[str, Graph],
     descriptions: dict[str, str],
-    models: ModelCatalog,
+    policy: RunPolicy,
     telemetry: RunTelemetry | None = None,
     metrics: Metrics | None = None,
 ) -> AsyncIterator[RunsService]:
@@ -66,13 +66,7 @@ async def open_runs(
         owners=owners,
         graphs=graphs,
         assistants=Assistants(descriptions),
-        defaults=Context(
-            embedding_model=settings.embedding_alias,
-            collection=settings.collection,
-            top_k=settings.top_k,
-        ),
-        chat_models=tuple(models.chat),
-        embedding_models=tuple(models.embeddings),
+        policy=policy,
         recursion_limit=settings.recursion_limit,
         webhook_allow_private=settings.webhook_allow_private,
         telemetry=telemetry,
@@ -117,6 +111,8 @@ async def open_runs(
         metrics.run_slots.labels("busy").set_function(lambda: len(workers.running))
         metrics.run_slots.labels("total").set_function(lambda: workers.slots)
         metrics.runs_queued.set_function(lambda: workers.queued)
+        buffers = StreamBufferMetrics(events)
+        metrics.registry.register(buffers)
     await signals.start()
     await workers.start()
     try:
@@ -124,3 +120,5 @@ async def open_runs(
     finally:
         await workers.stop()
         await signals.stop()
+        if metrics is not None:
+            metrics.registry.unregister(buffers)

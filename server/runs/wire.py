@@ -1,9 +1,16 @@
-"""HTTP shapes of runs: resumable SSE streams and `/wait` bodies that keep proxies awake."""
+"""HTTP shapes of runs: resumable SSE streams and `/wait` bodies that keep proxies awake.
+
+Both answer 200 at once and send their body as it comes, so an error after that cannot
+change the status: it becomes the body's last part instead (an `error` event; a
+`{"__error__": ...}` result), never a connection closed mid-body (issue 17: a store read
+that failed while a `/wait` was following a run cut its chunked response).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -12,8 +19,11 @@ from fastapi import HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
 from server.runs.events import END, EventLog
+from server.runs.patience import transient, unavailable
 from server.runs.records import StoredEvent
 from server.runs.serde import dumps
+
+log = logging.getLogger("orca.runs")
 
 HEARTBEAT = b": heartbeat\n\n"
 """The keepalive comment langgraph-api sends; SSE parsers skip comment lines."""
@@ -69,6 +79,22 @@ def frame(event: StoredEvent) -> bytes:
     return b"event: %s\ndata: %s\nid: %d\n\n" % (event.event.encode(), data, event.seq)
 
 
+def error_frame(payload: dict[str, str]) -> bytes:
+    """Encode an `error` event that is not one of the run's.
+
+    It has no id, so a client that reconnects with its `Last-Event-ID` resumes after the
+    last event it really got.
+    """
+    return b"event: error\ndata: %s\n\n" % dumps(payload)
+
+
+def _gave_up(error: Exception, run_id: str) -> None:
+    if transient(error):
+        log.warning("stopped following run %s: the store stayed away (%s)", run_id, error)
+    else:
+        log.error("following run %s failed", run_id, exc_info=error)
+
+
 def sse_response(
     log: EventLog,
     run_id: str,
@@ -98,6 +124,12 @@ def sse_response(
                     event = pending.result()
                 except StopAsyncIteration:
                     finished = True
+                    return
+                except Exception as error:  # the store stayed away, or a bug: say so
+                    finished = True  # not the client leaving: `on_disconnect` must not fire
+                    _gave_up(error, run_id)
+                    resume = "reconnect to this stream with the Last-Event-ID you have"
+                    yield error_frame(unavailable(error, resume=resume))
                     return
                 pending = None
                 if wanted(event, modes):
@@ -139,11 +171,18 @@ def wait_response(
         try:
             while True:
                 done, _ = await asyncio.wait({waiter}, timeout=keepalive_s)
-                if done:
-                    finished = True
-                    yield dumps(waiter.result())
-                    return
-                yield b"\n"
+                if not done:
+                    yield b"\n"
+                    continue
+                finished = True
+                try:
+                    answer = waiter.result()
+                except Exception as error:  # the store stayed away, or a bug: say so
+                    _gave_up(error, headers.get("Content-Location", "?"))
+                    resume = "GET the run's /join for its result"
+                    answer = {"__error__": unavailable(error, resume=resume)}
+                yield dumps(answer)
+                return
         finally:
             if not finished:
                 waiter.cancel()

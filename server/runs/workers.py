@@ -9,7 +9,13 @@ Guarantees (docs/architecture.md, "Durable runs"):
 - a run whose worker stops heart-beating is put back in the queue by the sweeper of any
   process once its lease expires, and its next attempt resumes from the thread's last
   checkpoint: nodes that completed (their writes are checkpointed) do not run again;
-- at shutdown, running runs get `ORCA_RUN_DRAIN_S` to finish, then go back to the queue.
+- at shutdown, running runs get `ORCA_RUN_DRAIN_S` to finish, then go back to the queue;
+- while the database is away (a restart), an attempt retries its checkpoint writes, its
+  events and its outcome for as long as it holds its lease (patience.py), so a step that
+  completed is saved once the database is back and does not run again; past the lease
+  it leaves the run to its next attempt;
+- an outcome the store refuses for what it holds (U+0000 in jsonb) is recorded as an
+  `error` that says so, which frees the thread.
 """
 
 from __future__ import annotations
@@ -19,12 +25,20 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 from server.runs.events import END, EventLog, RunEvents
 from server.runs.execute import Outcome, failure
-from server.runs.records import RunRecord, RunStore, ThreadOutcome
+from server.runs.patience import CURRENT_LEASE, Lease, patiently, transient
+from server.runs.records import (
+    OutcomeUnstorable,
+    RunRecord,
+    RunStore,
+    StoredEvent,
+    ThreadOutcome,
+)
 from server.runs.signals import Signals
 
 log = logging.getLogger("orca.runs")
@@ -132,16 +146,26 @@ class RunWorkers:
                 log.debug("dropped %d expired stream events", pruned)
 
     def start_claimed(self, run: RunRecord) -> asyncio.Task[Outcome | None]:
-        """Execute a run this worker has claimed; return its task."""
-        task = asyncio.create_task(self._attempt(run), name=f"orca-run-{run.run_id}")
+        """Execute a run this worker has claimed (just now); return its task."""
+        # Counted from now, the lease outlasts the database's by the claim's round trip
+        # (milliseconds): at worst a write is tried once after it expired, and is fenced.
+        lease = Lease(self.lease_s)
+        task = asyncio.create_task(self._attempt(run, lease), name=f"orca-run-{run.run_id}")
         self.running[run.run_id] = task
         task.add_done_callback(lambda _: self.running.pop(run.run_id, None))
         return task
 
     # One attempt --------------------------------------------------------------
-    async def _attempt(self, run: RunRecord) -> Outcome | None:
-        events = await self.events.open(run.run_id, first_attempt=run.attempt == 1)
-        heartbeat = asyncio.create_task(self._heartbeat(run, asyncio.current_task()))
+    async def _attempt(self, run: RunRecord, lease: Lease) -> Outcome | None:
+        CURRENT_LEASE.set(lease)  # the checkpointer retries within it (patient_saver.py)
+        try:
+            events = await self.events.open(run.run_id, first_attempt=run.attempt == 1, lease=lease)
+        except Exception as error:
+            if not transient(error):
+                raise
+            log.warning("run %s: the store stayed away for its whole lease", run.run_id)
+            return None  # the sweeper requeues it once the lease has expired
+        heartbeat = asyncio.create_task(self._heartbeat(run, lease, asyncio.current_task()))
         outcome: Outcome | None = None
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -155,74 +179,150 @@ class RunWorkers:
                 events.discard()
                 raise
             if action == "requeue":
-                await self.store.release_run(run.run_id, self.id, run.attempt)
-                await events.close()
-                await self.signals.publish_work()  # another process may take it at once
+                await self._release(run, events)
                 return None
             outcome = Outcome("cancelled", {"__error__": {"error": "Cancelled", "message": action}})
-            return await self._record(run, events, outcome, cancel_reason=action)
+            return await self._record(run, events, outcome, lease, cancel_reason=action)
         except TimeoutError:
             outcome = Outcome("timeout", {"__error__": failure(TimeoutError("run timed out"))})
         except Exception as error:
+            if transient(error) and lease.passed:
+                # The database stayed away past the lease: another process may already
+                # have requeued the run. Its next attempt resumes from the last checkpoint.
+                log.warning("run %s: the store stayed away past the lease (%s)", run.run_id, error)
+                events.discard()
+                return None
             log.exception("run %s failed", run.run_id)
             outcome = Outcome("error", {"__error__": failure(error)})
         finally:
             heartbeat.cancel()
-        return await self._record(run, events, outcome)
+        return await self._record(run, events, outcome, lease)
+
+    async def _release(self, run: RunRecord, events: RunEvents) -> None:
+        """Give a run back to the queue at shutdown (once: shutdown does not wait out outages)."""
+        try:
+            await self.store.release_run(run.run_id, self.id, run.attempt)
+        except Exception as error:
+            log.warning("run %s: not released (%s); its lease will expire", run.run_id, error)
+            events.discard()
+            return
+        await events.close()
+        await self.signals.publish_work()  # another process may take it at once
 
     async def _record(
-        self, run: RunRecord, events: RunEvents, outcome: Outcome, cancel_reason: str | None = None
+        self,
+        run: RunRecord,
+        events: RunEvents,
+        outcome: Outcome,
+        lease: Lease,
+        cancel_reason: str | None = None,
     ) -> Outcome | None:
         """Record the outcome, then run the after-run hook; a stop cannot cut it in half.
 
-        Returns the outcome, or None when another attempt had taken the run over.
+        Returns the outcome recorded, or None when the attempt was taken over (or the
+        store stayed away past its lease: then its next attempt will record one).
         """
-        recording = asyncio.ensure_future(self._write_outcome(run, events, outcome, cancel_reason))
+        recording = asyncio.ensure_future(
+            self._write_outcome(run, events, outcome, cancel_reason, lease)
+        )
         try:
-            held = await asyncio.shield(recording)
+            return await asyncio.shield(recording)
         except asyncio.CancelledError:
             await recording  # a drain that timed out: finish writing, then stop
             raise
-        return outcome if held else None
 
     async def _write_outcome(
-        self, run: RunRecord, events: RunEvents, outcome: Outcome, cancel_reason: str | None
-    ) -> bool:
+        self,
+        run: RunRecord,
+        events: RunEvents,
+        outcome: Outcome,
+        cancel_reason: str | None,
+        lease: Lease,
+    ) -> Outcome | None:
         if cancel_reason == "rollback" and self.before_finish is not None:
             # Before the thread is free: the next run must not start from these checkpoints.
             await self.before_finish(run)
-        unstored = await events.settle()  # emitted (shown here) but not yet in the store
-        final = [events.number("error", outcome.result["__error__"])] if outcome.failed else []
-        final.append(events.number(END, None))
-        held = await self.store.finish_run(
-            run.run_id,
-            self.id,
-            run.attempt,
-            status=outcome.status,
-            result=outcome.result,
-            cancel_reason=cancel_reason,
-            thread=ThreadOutcome(
-                status="interrupted" if outcome.paused else THREAD_STATUS[outcome.status],
-                values=outcome.values,
-                interrupts=outcome.interrupts_by_task,
-            ),
-            events=unstored + final,
-        )
+        try:
+            try:
+                held, final = await self._finish(run, events, outcome, cancel_reason, lease)
+            except OutcomeUnstorable as refused:
+                outcome = unstorable(outcome, refused)
+                log.error("run %s: %s", run.run_id, outcome.result["__error__"]["message"])
+                held, final = await self._finish(run, events, outcome, cancel_reason, lease)
+        except Exception as error:
+            if not transient(error):
+                raise
+            log.warning(
+                "run %s: outcome not recorded, the store stayed away past the lease (%s);"
+                " the next attempt resumes from the last checkpoint",
+                run.run_id,
+                error,
+            )
+            events.discard()
+            return None
         if not held:
             log.warning(
                 "run %s attempt %d was taken over; outcome dropped", run.run_id, run.attempt
             )
             events.discard()
-            return False
-        events.show(final)
-        await events.close()
+            return None
+        events.finished(final)
         self.signals.wake_work()  # other processes were told by the store, at commit
         if self.after_run is not None:
             try:
                 await self.after_run(run, outcome, cancel_reason)
             except Exception:
                 log.exception("after-run hook of %s failed", run.run_id)
-        return True
+        return outcome
+
+    async def _finish(
+        self,
+        run: RunRecord,
+        events: RunEvents,
+        outcome: Outcome,
+        cancel_reason: str | None,
+        lease: Lease,
+    ) -> tuple[bool, list[StoredEvent]]:
+        """Send the run's final statement until it is answered or the lease is over.
+
+        Returns whether this attempt's outcome is recorded, and the events it ended with.
+        """
+        unstored = await events.settle()  # emitted (shown here) but not yet in the store
+        failed = [("error", outcome.result["__error__"])] if outcome.failed else []
+        final = events.draft(*failed, (END, None))
+        thread = ThreadOutcome(
+            status="interrupted" if outcome.paused else THREAD_STATUS[outcome.status],
+            values=outcome.values,
+            interrupts=outcome.interrupts_by_task,
+        )
+        tries = 0
+
+        async def finish() -> bool:
+            nonlocal tries
+            tries += 1
+            held = await self.store.finish_run(
+                run.run_id,
+                self.id,
+                run.attempt,
+                status=outcome.status,
+                result=outcome.result,
+                cancel_reason=cancel_reason,
+                thread=thread,
+                events=unstored + final,
+            )
+            if held or tries == 1:
+                return held
+            # An earlier try may have committed before its connection died: then the run
+            # is final, with this attempt and status, and that outcome is this one.
+            current = await self.store.get_run(run.run_id)
+            return (
+                current is not None
+                and current.attempt == run.attempt
+                and current.status == outcome.status
+            )
+
+        held = await patiently(finish, until=lease, what=f"recording run {run.run_id}")
+        return held, final
 
     async def _finish_given_up(self, run_ids: list[str]) -> None:
         """Close what the sweeper just marked `error` after `max_attempts` dead workers.
@@ -246,15 +346,23 @@ class RunWorkers:
             except Exception:
                 log.exception("closing given-up run %s failed", run_id)
 
-    async def _heartbeat(self, run: RunRecord, task: asyncio.Task[object] | None) -> None:
+    async def _heartbeat(
+        self, run: RunRecord, lease: Lease, task: asyncio.Task[object] | None
+    ) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
+            sent_at = time.monotonic()
             try:
                 held = await self.store.heartbeat(run.run_id, self.id, run.attempt, self.lease_s)
-            except Exception:
-                log.exception("heartbeat of run %s failed", run.run_id)
+            except Exception as error:
+                if transient(error):  # the database is away: the next beat tries again
+                    log.warning("heartbeat of run %s failed: %s", run.run_id, error)
+                else:
+                    log.exception("heartbeat of run %s failed", run.run_id)
                 continue
-            if not held and task is not None:
+            if held:
+                lease.renewed(sent_at)
+            elif task is not None:
                 log.warning("lost the lease of run %s; stopping this attempt", run.run_id)
                 task.cancel()
                 return
@@ -269,3 +377,15 @@ class RunWorkers:
         if task is not None and not task.done():
             self._cancel_actions[run_id] = action
             task.cancel()
+
+
+def unstorable(outcome: Outcome, refused: OutcomeUnstorable) -> Outcome:
+    """Return the `error` outcome of a run whose own outcome the store refused."""
+    why = str(refused)
+    if "Untranslatable" in why or "0000" in why:
+        why += " (PostgreSQL cannot store the character U+0000, NUL, in JSON text)"
+    message = (
+        f"the run ended ({outcome.status}) but its result could not be stored: {why}; "
+        "the thread keeps the values it had before this run"
+    )
+    return Outcome("error", {"__error__": {"error": "OutcomeUnstorable", "message": message}})

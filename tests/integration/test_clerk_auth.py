@@ -98,6 +98,22 @@ async def test_a_valid_token_is_its_subject(client: httpx.AsyncClient) -> None:
     assert await owners.owns("t-clerk", type("I", (), {"id": "user_alice"})())
 
 
+async def test_a_token_s_scopes_claim_sets_what_it_may_do(client: httpx.AsyncClient) -> None:
+    files = {"input": {"paths": ["/etc/hostname"]}}
+    for claim, status in (
+        ({}, 403),
+        ({"orca_scopes": "run"}, 403),
+        ({"orca_scopes": ["run"]}, 403),
+    ):
+        bearer = {"Authorization": f"Bearer {token(SIGNING, 'kid-1', **claim)}"}
+        response = await client.post("/workflows/ingest/invoke", json=files, headers=bearer)
+        assert response.status_code == status, response.text
+    admin = {"Authorization": f"Bearer {token(SIGNING, 'kid-1', orca_scopes='run ingest admin')}"}
+    response = await client.post("/workflows/ingest/invoke", json=files, headers=admin)
+    assert response.status_code == 422  # an admin, but no ingest roots on this server
+    assert "ORCA_INGEST_ROOTS" in response.text
+
+
 @pytest.mark.parametrize(
     "forged",
     [
@@ -109,6 +125,9 @@ async def test_a_valid_token_is_its_subject(client: httpx.AsyncClient) -> None:
         pytest.param(lambda: token(SIGNING, "kid-1", azp="https://evil.test"), id="wrong-azp"),
         pytest.param(lambda: token(SIGNING, "kid-1", azp=None), id="missing-azp"),
         pytest.param(lambda: token(SIGNING, "kid-1", sub=None), id="missing-sub"),
+        pytest.param(lambda: token(SIGNING, "kid-1", sub=""), id="empty-sub"),
+        pytest.param(lambda: token(SIGNING, "kid-1", sub="  "), id="blank-sub"),
+        pytest.param(lambda: token(SIGNING, "kid-1", sub=7), id="numeric-sub"),
         pytest.param(lambda: token(IMPOSTOR, "kid-1"), id="wrong-key"),
         pytest.param(lambda: unsigned(token(SIGNING, "kid-1")), id="alg-none"),
         pytest.param(lambda: hs256_with_public_key(), id="hs256-with-the-public-key"),

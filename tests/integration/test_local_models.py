@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from server.app import create_app
 from server.cli import app as cli
 from server.settings import Settings
-from tests.support import CORPUS, live_server
+from tests.support import CORPUS, live_server, sent_files
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("local") / "var", chat_max_tokens=48)
     with live_server(create_app(settings)) as url:
         response = httpx.post(
-            f"{url}/workflows/ingest/invoke", json={"input": {"paths": [str(CORPUS)]}}, timeout=120
+            f"{url}/workflows/ingest/invoke", json={"input": {"files": sent_files(CORPUS)}}, timeout=120
         )
         assert response.status_code == 200, response.text
         yield url

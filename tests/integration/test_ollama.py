@@ -13,7 +13,7 @@ from server.app import create_app
 from server.embeddings.factory import open_embedder
 from server.settings import Settings
 from tests.doubles.ollama import create_ollama_double
-from tests.support import CORPUS, fake_models, live_server, serving
+from tests.support import CORPUS, fake_models, live_server, sent_files, serving
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ async def test_rag_over_ollama_embeddings_finds_the_passage(ollama_url, tmp_path
     url, double = ollama_url
     async with serving_on_ollama(tmp_path, url, "nomic-embed-text") as client:
         ingested = await client.post(
-            "/workflows/ingest/invoke", json={"input": {"paths": [str(CORPUS)]}}
+            "/workflows/ingest/invoke", json={"input": {"files": sent_files(CORPUS)}}
         )
         assert ingested.status_code == 200, ingested.text
         answer = await client.post(

@@ -1,5 +1,6 @@
 """The OpenAI-compatible chat path (LLM-01/LLM-02) against a real llama.cpp server on loopback."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -108,6 +109,85 @@ async def test_rag_answers_through_the_openai_compatible_server(
         health = (await client.get("/health/detailed")).json()
         assert health["checks"]["model:llm-01"]["status"] == "up"
         assert health["checks"]["model:llm-01"]["provider"].startswith("openai:smollm2@")
+
+
+@pytest.fixture
+def orca_serve(llama_server: str, tmp_path: Path) -> Iterator[str]:
+    """Run `orca serve` as a user starts the production chat setup: ORCA_CHAT_PROVIDER=openai."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ORCA_")},
+        "ORCA_CHAT_PROVIDER": "openai",
+        "ORCA_LLM01_URL": llama_server,
+        "ORCA_LLM01_MODEL": "smollm2",
+        "ORCA_LLM02_MODEL": "smollm2",
+        "ORCA_CHAT_MAX_TOKENS": "32",
+        "ORCA_DATA_DIR": str(tmp_path / "var"),
+        "ORCA_PORT": str(port),
+    }
+    log = tmp_path / "orca.log"
+    with log.open("wb") as output:
+        # The `orca` script beside this interpreter, run outside the checkout, whose `.env`
+        # must not configure it.
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "orca"), "serve"],
+            cwd=tmp_path,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120  # a failure guard: start-up loads the embedder
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "orca serve never answered /health"
+            try:
+                if httpx.get(f"{url}/health", timeout=1).is_success:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def test_orca_serve_with_the_openai_provider_starts_and_answers(
+    orca_serve: str, llama_server: str
+) -> None:
+    # Issue 13: on openai 3 (built on httpx2) start-up died with `TypeError: Invalid timeout`.
+    async with httpx.AsyncClient(base_url=orca_serve, timeout=120) as client:
+        texts = ["Project Falcon was led by Ingrid Solberg."]
+        ingest = await client.post(
+            "/workflows/ingest/invoke", json={"input": {"texts": texts, "paths": []}}
+        )
+        assert ingest.status_code == 200, ingest.text
+        response = await client.post(
+            "/workflows/rag/invoke", json={"input": {"question": "Who led Project Falcon?"}}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["output"]["answer"].strip()
+        health = (await client.get("/health/detailed")).json()
+    assert health["checks"]["model:llm-01"]["status"] == "up"
+    assert health["checks"]["model:llm-01"]["provider"].startswith(f"openai:smollm2@{llama_server}")
+
+
+async def test_openai_clients_take_the_configured_timeouts(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        chat_provider="openai",
+        llm01_url="http://127.0.0.1:9/v1",
+        upstream_timeout_s=7,
+        upstream_connect_timeout_s=2,
+    )
+    chat, _ = await build_chat_models(settings)
+    try:
+        for model in chat.values():
+            timeout = model.root_async_client.timeout  # type: ignore[attr-defined]
+            assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (2, 7, 7, 7)
+    finally:
+        await close_models(list(chat.values()))
 
 
 async def test_llm_server_down_is_a_503_naming_it(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ calls, so every test states how many upstream calls one logical request made.
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from server.app import create_app
 from server.settings import Settings
 from tests.doubles.embedder import CountingEmbedder, fake_embedder
-from tests.doubles.openai_chat import create_openai_chat_double
+from tests.doubles.openai_chat import STALL_S, create_openai_chat_double
 from tests.support import eventually, live_server, serving
 from tests.unit.server.agui.support import run_input, stream, user
 
@@ -183,6 +184,29 @@ async def test_the_circuit_opens_skips_llm_01_half_opens_and_closes(
         response = await ask(client, "Back?")
         assert response.json()["output"]["answer"] == "llm-01 says: Back?"
         assert (await circuit(), await gauge(), doubles.calls()) == ("closed", 0, (4, 2))
+
+
+async def test_an_answer_slower_than_the_upstream_timeout_is_cut_and_retried(
+    doubles: Doubles, tmp_path: Path
+) -> None:
+    # Only the SDK's own timeout (ORCA_UPSTREAM_TIMEOUT_S) can cut this attempt: the
+    # stream watchdogs are set beyond the stall. Issue 13: a timeout of the wrong HTTP
+    # library's type never reached the openai 3 (httpx2) client.
+    settings = settings_for(
+        doubles,
+        tmp_path,
+        upstream_timeout_s=0.5,
+        stream_first_token_timeout_s=30,
+        stream_idle_timeout_s=30,
+    )
+    doubles.llm01.state.script = ["stall"]
+    async with serving(create_app(settings, embedder=fake_embedder())) as client:
+        started = time.monotonic()
+        response = await ask(client)
+        elapsed = time.monotonic() - started
+    assert response.json()["output"]["answer"] == "llm-01 says: Who led Falcon?"
+    assert doubles.calls() == (2, 0)
+    assert elapsed < STALL_S  # the stalled attempt was cut, not waited out
 
 
 async def test_a_stall_before_the_first_token_is_retried_invisibly(

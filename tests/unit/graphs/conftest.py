@@ -4,6 +4,7 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from graphs.deps import GraphDeps
+from nodes.chunking import ChunkBudget
 from tests.support import fake_catalog
 from tools.knowledge_base import KnowledgeBase
 
@@ -14,8 +15,7 @@ async def deps() -> AsyncIterator[GraphDeps]:
     yield GraphDeps(
         models=fake_catalog(),
         knowledge_base=KnowledgeBase(client, index_payload=False),
-        chunk_size=200,
-        chunk_overlap=20,
+        chunk_budget=ChunkBudget(size=200, overlap=20),
         embedding_batch_size=2,
     )
     await client.close()

@@ -9,7 +9,7 @@ from langserve import RemoteRunnable
 from server.app import create_app
 from server.settings import Settings
 from tests.doubles.embedder import fake_embedder
-from tests.support import CORPUS, FAKE_ANSWER, fake_models, live_server, serving
+from tests.support import CORPUS, FAKE_ANSWER, fake_models, live_server, sent_files, serving
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_ingest_then_ask_over_invoke(client: httpx.AsyncClient) -> None:
     ingested = await client.post(
-        "/workflows/ingest/invoke", json={"input": {"paths": [str(CORPUS)]}}
+        "/workflows/ingest/invoke", json={"input": {"files": sent_files(CORPUS)}}
     )
     assert ingested.status_code == 200, ingested.text
     assert ingested.json()["output"]["chunk_count"] >= 3
@@ -74,9 +74,10 @@ async def _exercise_remote_rag(remote: RemoteRunnable) -> None:
     [
         ("/workflows/rag/invoke", {"input": {}}, "question"),
         ("/workflows/rag/invoke", {"input": {"question": "   "}}, "blank"),
-        ("/workflows/ingest/invoke", {"input": {}}, "at least one of 'texts' or 'paths'"),
+        ("/workflows/ingest/invoke", {"input": {}}, "at least one of 'files', 'texts' or 'paths'"),
         ("/workflows/ingest/invoke", {"input": {"texts": []}}, "at least one"),
-        ("/workflows/ingest/invoke", {"input": {"paths": ["/no/such/file.md"]}}, "does not exist"),
+        ("/workflows/ingest/invoke", {"input": {"paths": ["/etc/hostname"]}}, "admin scope"),
+        ("/workflows/ingest/invoke", {"input": {"files": [{"source": "a", "text": " "}]}}, "blank"),
         ("/workflows/ingest/invoke", {"input": {"texts": ["ok", " "]}}, "texts[1] is blank"),
     ],
 )
@@ -113,20 +114,6 @@ async def test_unknown_model_alias_is_refused(client: httpx.AsyncClient) -> None
     )
     assert response.status_code == 400
     assert "unknown chat_model 'gpt-9'" in response.text
-
-
-async def test_unreadable_file_is_refused_and_nothing_is_written(
-    client: httpx.AsyncClient, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
-    binary = tmp_path / "blob.md"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
-    response = await client.post(
-        "/workflows/ingest/invoke", json={"input": {"paths": [str(CORPUS), str(binary)]}}
-    )
-    assert response.status_code == 422
-    assert "not a UTF-8 text file" in response.text
-    kb = client._transport.app.state.resources.knowledge_base  # type: ignore[attr-defined]
-    assert await kb.count("documents", "public") == 0
 
 
 async def test_schemas_playground_and_home(client: httpx.AsyncClient) -> None:

@@ -1,11 +1,27 @@
-"""What readers of a run's stream get: ids, mode filters, Last-Event-ID."""
+"""What readers of a run's stream get: ids, mode filters, Last-Event-ID, a store outage."""
 
+import asyncio
+from typing import Any
+
+import orjson
+import psycopg
 import pytest
 from fastapi import HTTPException
+from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
+from server.runs.events import EventLog
 from server.runs.records import StoredEvent
-from server.runs.wire import frame, last_event_id, parse_modes, wanted
+from server.runs.signals import Signals
+from server.runs.wire import (
+    frame,
+    last_event_id,
+    parse_modes,
+    sse_response,
+    wait_response,
+    wanted,
+)
+from tests.doubles.flaky_store import FlakyStore
 
 
 def request_with(headers: dict[str, str]) -> Request:
@@ -53,3 +69,55 @@ def test_frames_carry_the_event_id() -> None:
         b'event: values\ndata: {"a":1}\nid: 7\n\n'
     )
     assert frame(StoredEvent(8, "end", b"")) == b"event: end\ndata: null\nid: 8\n\n"
+
+
+# A reader that gave up on the store -------------------------------------------------
+async def body_of(response: StreamingResponse) -> bytes:
+    return b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[misc]
+
+
+async def test_a_stream_whose_store_stayed_away_ends_with_an_error_event_not_a_cut() -> None:
+    store = FlakyStore()
+    await store.append_events("run-1", [StoredEvent(1, "values", b"{}")])
+    log = EventLog(store, Signals(), poll_s=0.05, patience_s=0.3)
+    left: list[str] = []
+
+    async def is_active() -> bool:
+        store.down = True  # the database goes away after the first event
+        return True
+
+    async def on_disconnect() -> None:
+        left.append("cancelled")
+
+    response = sse_response(
+        log,
+        "run-1",
+        after=0,
+        modes=None,
+        keepalive_s=0.05,
+        is_active=is_active,
+        on_disconnect=on_disconnect,
+        headers={},
+    )
+    body = await body_of(response)
+    assert body.startswith(b"event: values\ndata: {}\nid: 1\n\n")
+    last = body.rstrip(b"\n").split(b"\n\n")[-1]
+    assert last.startswith(b"event: error\ndata: ")
+    assert b"\nid:" not in last  # the client resumes after the last event it really got
+    error = orjson.loads(last.split(b"data: ", 1)[1])
+    assert error["error"] == "RunStoreUnavailable"
+    assert "Last-Event-ID" in error["message"]
+    assert left == []  # the run is not cancelled: the client did not leave
+
+
+async def test_a_wait_whose_store_stayed_away_answers_an_error_result_not_a_cut() -> None:
+    async def result() -> Any:
+        await asyncio.sleep(0.12)  # two keepalives: the response has started
+        raise psycopg.OperationalError("the database system is shutting down")
+
+    response = wait_response(result, keepalive_s=0.05, on_disconnect=None, headers={})
+    body = await body_of(response)
+    assert body.startswith(b"\n")
+    answer = orjson.loads(body)  # leading newlines are JSON whitespace
+    assert answer["__error__"]["error"] == "RunStoreUnavailable"
+    assert "/join" in answer["__error__"]["message"]

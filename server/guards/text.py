@@ -1,0 +1,117 @@
+r"""Refuse text the database cannot store before any surface reads it, as ASGI middleware.
+
+PostgreSQL's `text` and `jsonb` refuse U+0000 (`UntranslatableCharacter`), and no store
+takes a lone surrogate. Such a character in a thread id, a metadata value, a search filter,
+a run input or a config used to reach the database and come back as a 500, or to wedge a
+run. This middleware answers 422 (400 in OpenAI's envelope on `/v1/*`) naming where it is,
+for every route, so no surface needs its own check. `/v1/embeddings` is exempt: its texts
+are hashed, never stored, and OpenAI embeds them.
+
+The body is scanned for the JSON escapes that can produce such characters (`\\u0000`,
+`\\ud800`-`\\udfff`); only a body that holds one is parsed, to tell a real one from an
+escaped backslash, so ordinary requests pay one byte search.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.embeddings.errors import ApiError
+from server.served_body import NUL_MESSAGE, find_unstorable
+
+OPENAI_PREFIX = "/v1/"
+EXEMPT_PATHS = frozenset({"/v1/embeddings"})
+SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+"""JSON escapes that may decode to U+0000 or to a lone surrogate."""
+
+
+class StorableText:
+    """ASGI middleware refusing unstorable characters in the path, query and JSON body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request unless it carries text the database cannot store."""
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or path in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        query = unquote(bytes(scope.get("query_string", b"")).decode("latin-1"))
+        if "\x00" in path or "\x00" in query:
+            where = ("path",) if "\x00" in path else ("query",)
+            await _refuse(scope, receive, send, where, NUL_MESSAGE)
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        body, more = await _read_body(receive)
+        found = _unstorable(body)
+        if found is not None:
+            await _refuse(scope, _replay(b"", more, receive), send, *found)
+            return
+        await self.app(scope, _replay(body, more, receive), send)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    """Read the request body (bounded by `BodySizeLimit`, outside this middleware)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), True  # a disconnect: let the app see it
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
+
+
+def _replay(body: bytes, disconnected: bool, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            if disconnected:
+                return {"type": "http.disconnect"}
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _unstorable(body: bytes) -> tuple[tuple[Any, ...], str] | None:
+    if not SUSPECT.search(body):
+        return None
+    try:
+        parsed: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses lone surrogates itself; the standard parser keeps them
+            parsed = json.loads(body)
+        except ValueError:
+            return None  # not JSON: the route answers that
+    found = find_unstorable(parsed)
+    if found is None:
+        return None
+    where, problem = found
+    return ("body", *where), problem
+
+
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, where: tuple[Any, ...], problem: str
+) -> None:
+    if str(scope.get("path", "")).startswith(OPENAI_PREFIX):
+        param = ".".join(str(part) for part in where[1:]) or where[0]
+        error = ApiError(400, f"Invalid request: {problem} ({param})", param=param)
+        response = JSONResponse(error.body(), status_code=400, headers=error.headers())
+    else:
+        detail = [{"type": "value_error", "loc": list(where), "msg": problem, "input": None}]
+        response = JSONResponse({"detail": detail}, status_code=422)
+    await response(scope, receive, send)
