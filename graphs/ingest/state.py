@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 from typing_extensions import TypedDict
 
-
 MAX_SOURCE_CHARS = 1024
 
 
