@@ -14,23 +14,28 @@ endif
 .PHONY: run test test-latest lock unit lint services clean bench-embeddings bench-runs chat-page
 
 # The lock: `make run` and `make test` install exactly the set in requirements/ (issue 13: a
-# fresh resolve took openai 3.63 on httpx2 2.17, which the tested set did not have, and every
-# openai chat call failed), with pip and hash-checked pins rather than uv or poetry:
+# fresh resolve took openai 3.63 on httpx2 2.17, which the tested set did not have, and the
+# openai chat provider crashed at start-up), with pip and hash-checked pins, not uv or poetry:
 # - torch: the CPU build 2.13.0+cpu lies on this machine kind's disk (/opt/wheels, in pip's
-#   configuration). uv and poetry do not read pip's configuration and lock PyPI's torch
-#   2.13.0, a CUDA build: `uv pip compile` of [local,test] gives 19 more packages (nvidia-*,
-#   triton), 2.8 GB of wheels to fetch on every cold install, where pip takes a 186 MB file
-#   from the disk. Pointing uv at /opt/wheels would write that path into uv.lock.
+#   configuration). uv and poetry do not read pip's configuration: `uv lock` (uv 0.13.9,
+#   5 s against 30 s for `make lock`) took PyPI's torch 2.13.0, a CUDA build with 19 more
+#   packages (nvidia-*, cuda-*, triton), 2.7 GB of wheels to download on every cold install
+#   where pip reads a 192 MB file from the disk. Pointing uv at /opt/wheels would write that
+#   machine path into uv.lock.
 # - the same pip, resolver and configuration (indexes, constraint file) as before, and no
 #   new tool: hashed requirement files are read by any pip.
 # pip installs requirements/local.txt (or test.txt) with --require-hashes --no-deps, so
 # nothing is resolved at install time; the project goes in on its own (`-e .`, no hashes for
 # a folder), and `lock.py check` fails the install when pyproject.toml wants something the
-# lock lacks. Build backends are pinned by version (build.txt; pip takes no build hashes).
+# lock lacks. The build backends pip fetches (hatchling; scikit-build-core for llama.cpp)
+# are hash-pinned too, in build.txt (--build-constraint, pip 25.3+).
 LOCK_PIP := $(BIN)/pip install --progress-bar off --require-hashes --no-deps \
 	--build-constraint requirements/build.txt
 
+IS_311 := import sys; sys.exit(sys.version_info[:2] != (3, 11) and "requirements/ is locked \
+	for CPython 3.11, $(PYTHON) is " + sys.version.split()[0] + ": make PYTHON=python3.11 ...")
 $(BIN)/python:
+	@$(PYTHON) -c '$(IS_311)'
 	@echo ">> creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 

@@ -8,8 +8,8 @@ pip chose on this machine (CPython 3.11, Linux x86-64):
 - `pip.txt`: the pip that installs the rest (`--build-constraint` needs pip 25.3 or newer);
 - `local.txt`: what `make run` installs; `test.txt`: what `make test` installs;
 - `build.txt`: the build backends pip fetches for this project (hatchling) and for the set's
-  one sdist, llama-cpp-python (scikit-build-core), by version only, since pip takes no hashes
-  for build constraints.
+  one sdist, llama-cpp-python (scikit-build-core), with their dependencies: pip checks the
+  hashes of build constraints too, and then wants every build requirement in them.
 
 PIP_ARGS go to the first resolve, e.g. `-c old-freeze.txt` to lock a set already tested.
 
@@ -71,15 +71,13 @@ def pin(item: dict[str, Any]) -> tuple[str, str, str]:
     return canonical(item["metadata"]["name"]), item["metadata"]["version"], hashes["sha256"]
 
 
-def write(path: Path, what: str, items: list[dict[str, Any]], hashed: bool = True) -> None:
+def write(path: Path, what: str, items: list[dict[str, Any]]) -> None:
     """Write one lock file: `name==version`, with its hash, one package a line, sorted."""
     lines = [HEADER.format(what=what)]
     if any(canonical(item["metadata"]["name"]) == "torch" for item in items):
         lines.append(TORCH_NOTE)
     for name, version, sha256 in sorted(pin(item) for item in items):
-        lines.append(
-            f"{name}=={version}" + (f" \\\n    --hash=sha256:{sha256}\n" if hashed else "\n")
-        )
+        lines.append(f"{name}=={version} \\\n    --hash=sha256:{sha256}\n")
     path.write_text("".join(lines))
     print(f"wrote {path.relative_to(ROOT)}: {len(items)} packages")
 
@@ -103,7 +101,7 @@ def lock(pip_args: list[str]) -> None:
     write(HERE / "pip.txt", "The pip that installs the lock (bootstrapped first).", pip)
     write(HERE / "local.txt", "What `make run` installs: citadel-orca[local].", local)
     write(HERE / "test.txt", "What `make test` installs: citadel-orca[local,test].", test)
-    write(HERE / "build.txt", "Build backends (pip's --build-constraint).", build, hashed=False)
+    write(HERE / "build.txt", "Build backends (pip's --build-constraint).", build)
 
 
 def is_wheel(item: dict[str, Any]) -> bool:

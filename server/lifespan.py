@@ -147,7 +147,7 @@ def make_lifespan(
                 open_runs(
                     settings,
                     checkpoints=checkpoints,
-                    owners=auth.owners,
+                    database=database,
                     graphs={**graphs, **load_extra_graphs(settings, checkpoints.saver)},
                     descriptions={
                         **{name: spec.description for name, spec in REGISTRY.items()},

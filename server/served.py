@@ -4,12 +4,14 @@ LangServe 0.3 knows nothing of LangGraph's `context=` argument: a graph mounted 
 sees `runtime.context is None`. It also needs the runnable when routes are added, before
 the lifespan has opened the checkpointer and models. `ServedWorkflow` solves both: it
 carries the workflow's request/response types for the schemas and playground, looks up
-the compiled graph at call time, and turns `configurable` into a `Context`.
+the compiled graph at call time, and runs it with the `Context` the route checked, as a run
+of the run service (thread claimed there, one running run per thread, recorded in
+`/threads/{id}/runs`).
 """
 
 from __future__ import annotations
 
-import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,12 +23,22 @@ from langgraph.pregel import Pregel
 
 from graphs import WorkflowSpec
 from graphs.context import Context
+from server.auth.identity import ANONYMOUS, Identity
 from server.embeddings.errors import ApiError
-from server.guards.runs import RunLimits
+from server.errors import run_error_message
+from server.guards.runs import RunLimits, RunTimedOut
 from server.observability.runs import RunTelemetry
 from server.run_policy import CALLER_SETTINGS
+from server.runs.events import RunEvents
+from server.runs.local import LocalRun, RunEnded, SurfaceBody
+from server.runs.records import ThreadBusy
+from server.runs.service import NotFound, RunsService
 from tools.files import PathRefused
 
+IDENTITY_KEY = "__orca_identity"
+"""Who runs it (set by the route's config modifier)."""
+NEW_THREAD_KEY = "__orca_new_thread"
+"""Set when the caller named no thread: each input of a batch then gets a thread of its own."""
 CONTEXT_KEY = "__orca_context"
 """Where the request's checked `Context` travels in `configurable` (set by the route's config
 modifier from `server.run_policy`; LangChain copies no `__` key into run metadata)."""
@@ -42,6 +54,8 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
     """The context a run gets for the knobs its caller leaves out."""
     telemetry: RunTelemetry
     """Run metrics and the run log line."""
+    service: Callable[[], RunsService]
+    """Return the lifespan's run service, which records and rules every run."""
     limits: RunLimits = RunLimits()
     """Steps and seconds each run may take."""
 
@@ -98,63 +112,95 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        """Run the graph to the end and return its output."""
-        graph = self.resolve()
-        name = self.spec.name
-        telemetry = self.telemetry.run(name, "langserve", _thread(config))
-        async with telemetry as record, _answered_limits(self.limits):
-            output = await graph.ainvoke(
-                input,
-                self.limits.apply(self.telemetry.config_for(name, config)),
-                context=self.context_for(config),
-                **kwargs,
-            )
-            if isinstance(output, dict) and output.get("__interrupt__"):
-                record.outcome = "interrupted"
-        return output
+        """Run the graph to the end, as a run of the run service, and return its output."""
+        graph, run_config, context = self._prepared(config)
+
+        async def body(events: RunEvents) -> AsyncIterator[Any]:
+            yield await graph.ainvoke(input, run_config, context=context, **kwargs)
+
+        async with _answered(self.limits):
+            local = await self._start(input, run_config, context, body, streaming=False)
+            outputs = [output async for output in local.items()]
+        return outputs[-1] if outputs else {}
 
     async def astream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
-        """Stream the graph's updates; `astream_events` and `astream_log` build on this."""
-        graph = self.resolve()
-        name = self.spec.name
-        async with self.telemetry.run(name, "langserve", _thread(config), streaming=True) as record:
-            # A run that fails here (past its deadline too) reaches the client as
-            # LangServe's `error` event (status 500, message hidden), whatever the cause.
-            async for chunk in self.limits.bounded(
-                graph.astream(
-                    input,
-                    self.limits.apply(self.telemetry.config_for(name, config)),
-                    context=self.context_for(config),
-                    **kwargs,
-                )
-            ):
-                if isinstance(chunk, dict) and "__interrupt__" in chunk:
-                    record.outcome = "interrupted"
+        """Stream the graph's updates; `astream_events` and `astream_log` build on this.
+
+        A run that fails (past its deadline too) reaches the client as LangServe's `error`
+        event (status 500, message hidden), whatever the cause.
+        """
+        graph, run_config, context = self._prepared(config)
+        limits = self.limits
+
+        async def body(events: RunEvents) -> AsyncIterator[Any]:
+            stream = graph.astream(input, run_config, context=context, **kwargs)
+            async for chunk in limits.bounded(stream):
                 yield chunk
+
+        async with _answered(self.limits):
+            local = await self._start(input, run_config, context, body, streaming=True)
+        try:
+            async for chunk in local.items():
+                yield chunk
+        finally:
+            if not local.finished:  # the client went away: stop the run
+                await self.service().cancel(local.run, "interrupt")
+
+    def _prepared(
+        self, config: RunnableConfig | None
+    ) -> tuple[Pregel[Any, Any, Any, Any], RunnableConfig, Context]:
+        configurable = dict((config or {}).get("configurable") or {})
+        if configurable.pop(NEW_THREAD_KEY, False) or not configurable.get("thread_id"):
+            configurable["thread_id"] = str(uuid.uuid4())  # a batch: one new thread per input
+        given = RunnableConfig(**{**(config or {}), "configurable": configurable})  # type: ignore[typeddict-item]
+        run_config = self.limits.apply(self.telemetry.config_for(self.spec.name, given))
+        return self.resolve(), run_config, self.context_for(config)
+
+    async def _start(
+        self,
+        input: Any,
+        config: RunnableConfig,
+        context: Context,
+        body: SurfaceBody,
+        *,
+        streaming: bool,
+    ) -> LocalRun:
+        configurable = config.get("configurable") or {}
+        identity = configurable.get(IDENTITY_KEY)
+        return await self.service().start_local(
+            identity if isinstance(identity, Identity) else ANONYMOUS,
+            self.spec.name,
+            str(configurable["thread_id"]),
+            surface="langserve",
+            body=body,
+            shown_input=input,
+            context=context,
+            streaming=streaming,
+        )
 
 
 @asynccontextmanager
-async def _answered_limits(limits: RunLimits) -> AsyncIterator[None]:
-    """Bound a run's time; a run stopped by a limit is an error that says which."""
+async def _answered(limits: RunLimits) -> AsyncIterator[None]:
+    """Turn a run's refusal or failure into an answer that says what happened."""
     try:
-        async with asyncio.timeout(limits.timeout_s) as deadline:
-            yield
-    except TimeoutError:
-        if not deadline.expired():
-            raise
-        message = f"the run took longer than {limits.timeout_s:g} s and was stopped"
-        raise ApiError(504, message) from None
+        yield
+    except RunTimedOut as timed_out:
+        raise ApiError(504, str(timed_out)) from None
     except PathRefused as refused:
         raise ApiError(422, str(refused)) from None
+    except NotFound as missing:
+        raise ApiError(404, str(missing)) from None
+    except ThreadBusy as busy:
+        raise ApiError(409, run_error_message(busy)) from None
+    except RunEnded as ended:
+        if ended.status == "timeout":  # the worker's deadline came first: the same limit
+            raise ApiError(504, str(RunTimedOut(limits.timeout_s or 0))) from None
+        raise ApiError(409, f"{ended}; start a new run") from None
     except GraphRecursionError:
         message = (
             f"the run did not finish within {limits.recursion_limit} steps "
             "(the workflow is looping) and was stopped"
         )
         raise ApiError(500, message) from None
-
-
-def _thread(config: RunnableConfig | None) -> str:
-    return str(((config or {}).get("configurable") or {}).get("thread_id", ""))

@@ -24,7 +24,7 @@ def browser_node() -> str:
     assert node and npm, "Node.js and npm are needed: apt-get install -y nodejs npm"
     assert Path(CHROMIUM).exists(), f"Chromium is needed at {CHROMIUM}: apt-get install -y chromium"
     if not (BROWSER_TESTS / "node_modules" / "playwright-core").is_dir():
-        # `make browser-deps` does this ahead of the suite; this is for a bare pytest run.
+        # `make test` does this ahead of the suite (JS_TEST_DEPS); this is for a bare pytest run.
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
             cwd=BROWSER_TESTS,

@@ -1,4 +1,5 @@
-"""Real Orca processes on one PostgreSQL, running `tests.doubles.slow_graph`, and their streams.
+"""Real Orca processes on one PostgreSQL (or the embedded default), running
+`tests.doubles.slow_graph`, and their streams.
 
 `Cluster.start` runs `tests.doubles.runs_runner` (the app, or `orca worker`'s loop, on fake
 models) with short lease, heartbeat and sweep intervals; `Orca` is one such process.
@@ -94,7 +95,8 @@ class Orca:
 class Cluster:
     """Starts runner processes on one database and one slow-graph directory."""
 
-    postgres_url: str
+    postgres_url: str | None
+    """None: the embedded default (SQLite under each process's `ORCA_DATA_DIR`)."""
     workdir: Path
     processes: list[Orca] = field(default_factory=list)
 
@@ -104,11 +106,13 @@ class Cluster:
             **os.environ,
             "PYTHONPATH": str(ROOT),
             **KNOBS,
-            "ORCA_POSTGRES_URL": self.postgres_url,
+            "ORCA_POSTGRES_URL": self.postgres_url or "",
             "ORCA_DATA_DIR": str(self.workdir / name),
             "SLOW_GRAPH_DIR": str(self.workdir),
             **{f"ORCA_{key.upper()}": value for key, value in settings.items()},
         }
+        if not self.postgres_url:
+            del env["ORCA_POSTGRES_URL"]
         url, args = "", [str(ready)]
         if mode == "serve":
             port = free_port()

@@ -23,8 +23,9 @@ from tests.doubles.embedder import fake_embedder
 from tests.doubles.scripted_chat import scripted_models
 from tests.support import live_server
 
-BACKENDS = ["memory", pytest.param("postgres", marks=pytest.mark.integration)]
-"""Where runs and threads live: this process's memory, or PostgreSQL (ORCA_POSTGRES_URL)."""
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+"""Where runs and threads live: the embedded default's SQLite file, or PostgreSQL
+(ORCA_POSTGRES_URL)."""
 
 GRAPHS = {
     "echo": "tests.doubles.echo_graph:build_graph",

@@ -50,6 +50,8 @@ class RunRules:
         self.messages: set[str] = set()
         self.outcome = "cancelled"
         """`success`, `interrupted` or `error` once the terminal event is out."""
+        self.error_message = ""
+        """What `RUN_ERROR` said, when the run ended with one."""
         self.tool_calls: set[str] = set()
         self.steps: list[str] = []
 
@@ -74,6 +76,7 @@ class RunRules:
             self.outcome = _outcome(event)
             if event.type == EventType.RUN_ERROR:
                 event = self._explained(event)
+                self.error_message = str(getattr(event, "message", ""))
         out.append(event)
         return [_stamped(e) for e in out]
 

@@ -11,16 +11,14 @@ from server.auth.authenticate import Authenticator
 from server.auth.clerk import ClerkVerifier, JwksCache
 from server.auth.db import Database, PostgresDatabase, open_sqlite
 from server.auth.keys import KeyStore
-from server.auth.ownership import ThreadOwners
 from server.settings import Settings
 
 
 @dataclass(frozen=True)
 class AuthServices:
-    """What handlers need to know who calls and what they may touch."""
+    """What handlers need to know who calls (threads are owned through the run service)."""
 
     authenticator: Authenticator
-    owners: ThreadOwners
     keys: KeyStore
 
 
@@ -62,6 +60,5 @@ def build_auth(settings: Settings, db: Database) -> AuthServices:
             clerk=clerk,
             anonymous_scopes=settings.anonymous_scopes,
         ),
-        owners=ThreadOwners(db),
         keys=keys,
     )

@@ -5,7 +5,7 @@ graphs, run workers) and then only works the queue in PostgreSQL, until SIGINT o
 SIGTERM; then it drains like the server: running runs get `ORCA_RUN_DRAIN_S` to finish,
 the rest go back to the queue for another worker (a second signal skips the drain). It
 needs `ORCA_POSTGRES_URL`: on the embedded defaults runs live in the serving process's
-memory, so there is no queue to share.
+SQLite file (one process: local Qdrant locks its folder), so there is no queue to share.
 """
 
 from __future__ import annotations

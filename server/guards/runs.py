@@ -19,8 +19,8 @@ from server.settings import Settings
 T = TypeVar("T")
 
 
-class RunTimedOut(Exception):
-    """A run went past its deadline; it has been cancelled."""
+class RunTimedOut(TimeoutError):
+    """A run went past its deadline; it has been cancelled (a `timeout` run)."""
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the run took longer than {seconds:g} s and was stopped")

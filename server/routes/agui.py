@@ -3,7 +3,9 @@
 Built on `ag-ui-langgraph` (`server/agui/agent.py`) with the stream rules enforced in
 `server/agui/stream.py`. Threads are the same checkpointed threads every surface uses. A
 body that is not a `RunAgentInput` is a 422 before any stream starts; an unknown or
-non-chat workflow is 404; a second run on a busy thread is 409.
+non-chat workflow is 404; a second run on a busy thread is 409 (the run service's
+one-running-run-per-thread rule, the same on every surface). Each run is a run of the run
+service: recorded in `/threads/{id}/runs`, and joinable through the runs API.
 """
 
 from __future__ import annotations
@@ -11,20 +13,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ag_ui.core import RunAgentInput
+from ag_ui.core import BaseEvent, RunAgentInput
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
-from starlette.background import BackgroundTask
 
 from graphs import REGISTRY
 from server.agui.agent import OrcaAgent
-from server.agui.runs import ActiveRuns, ThreadBusy
+from server.agui.recorded import RecordedGraph
 from server.agui.stream import RunRules, ruled, sse_frames
-from server.auth.ownership import ThreadNotFound
 from server.deps import IdentityDep, ResourcesDep, SettingsDep
-from server.guards.runs import RunLimits
+from server.guards.runs import RunLimits, RunTimedOut
 from server.observability.runs import RunTelemetry
 from server.run_policy import RunRefused
+from server.runs.events import RunEvents
+from server.runs.local import RunEnded
+from server.runs.records import ThreadBusy
+from server.runs.service import NotFound
 
 router = APIRouter(prefix="/agui", tags=["AG-UI"])
 
@@ -42,12 +46,8 @@ def chat_workflows() -> dict[str, str]:
     return {name: spec.description for name, spec in REGISTRY.items() if spec.chat}
 
 
-def active_runs(request: Request) -> ActiveRuns:
-    """Return the app's registry of busy threads (created on first use)."""
-    runs: ActiveRuns | None = getattr(request.app.state, "agui_runs", None)
-    if runs is None:
-        runs = request.app.state.agui_runs = ActiveRuns()
-    return runs
+class AguiRunFailed(Exception):
+    """The run ended with `RUN_ERROR` (already sent): record it as failed."""
 
 
 @router.get("", summary="List the workflows served over AG-UI")
@@ -80,39 +80,66 @@ async def run_workflow(
         context = resources.policy.context(None, identity)
     except RunRefused as refused:
         raise HTTPException(refused.status, str(refused)) from None
-    try:
-        await resources.auth.owners.claim(body.thread_id, identity)
-    except ThreadNotFound:
-        raise HTTPException(404, f"no thread {body.thread_id!r}") from None
-    runs = active_runs(request)
-    try:
-        runs.start(body.thread_id, body.run_id)
-    except ThreadBusy as busy:
-        raise HTTPException(409, str(busy)) from None
+    runs = resources.runs
+    assert runs is not None, "the lifespan opens the run service"
     telemetry: RunTelemetry = request.app.state.telemetry
     limits = RunLimits.from_settings(settings)
-    agent = OrcaAgent(
-        name=workflow,
-        graph=resources.graphs[workflow],
-        context=context,
-        config=limits.apply(telemetry.config_for(workflow)),
-    )
+    rules = RunRules(body.thread_id, body.run_id)
+    graph = resources.graphs[workflow]
+    config = limits.apply(telemetry.config_for(workflow))
+
+    async def run_body(events: RunEvents) -> AsyncIterator[BaseEvent]:
+        agent = OrcaAgent(
+            name=workflow,
+            graph=RecordedGraph(graph, events),  # type: ignore[arg-type]
+            context=context,
+            config=config,
+        )
+        async for event in ruled(limits.bounded(agent.run(body)), rules):
+            yield event
+        if rules.outcome == "error":  # sent as RUN_ERROR; the run is recorded as failed
+            raise AguiRunFailed(rules.error_message or "the run failed")
+
+    try:
+        local = await runs.start_local(
+            identity,
+            workflow,
+            body.thread_id,
+            surface="agui",
+            body=run_body,
+            shown_input={"messages": len(body.messages), "resume": bool(body.resume)},
+            context=context,
+            metadata={"agui_run_id": body.run_id},
+            streaming=True,
+        )
+    except NotFound:
+        raise HTTPException(404, f"no thread {body.thread_id!r}") from None
+    except ThreadBusy:
+        raise HTTPException(
+            409, f"thread {body.thread_id!r} already has a run in progress; wait for it"
+        ) from None
     keepalive_s = getattr(request.app.state, "agui_keepalive_s", KEEPALIVE_S)
+
+    async def events() -> AsyncIterator[BaseEvent]:
+        try:
+            async for event in local.items():
+                yield event
+        except AguiRunFailed:
+            return
+        except RunEnded as ended:  # cancelled through the runs API, or its worker stopped
+            if ended.status == "timeout":  # the worker's deadline came first: the same limit
+                failed = rules.fail("RUN_TIMEOUT", str(RunTimedOut(limits.timeout_s or 0)))
+            else:
+                failed = rules.fail("RUN_FAILED", str(ended))
+            for event in failed:
+                yield event
 
     async def stream() -> AsyncIterator[bytes]:
         try:
-            async with telemetry.run(workflow, "agui", body.thread_id, streaming=True) as record:
-                rules = RunRules(body.thread_id, body.run_id)
-                events = ruled(limits.bounded(agent.run(body)), rules)
-                async for frame in sse_frames(events, keepalive_s):
-                    yield frame
-                record.outcome = rules.outcome
+            async for frame in sse_frames(events(), keepalive_s):
+                yield frame
         finally:
-            runs.finish(body.thread_id, body.run_id)
+            if not local.finished:  # the client went away: stop the run
+                await runs.cancel(local.run, "interrupt")
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
-        background=BackgroundTask(runs.finish, body.thread_id, body.run_id),
-    )
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)

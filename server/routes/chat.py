@@ -1,4 +1,4 @@
-"""The chat page: a browser client of the AG-UI endpoint, served at `/chat`.
+"""The chat page, served at `/chat`: an AG-UI client that lists past threads via `/threads`.
 
 The page is `server/static/chat/` (index.html and styles.css edited in place); its script's
 sources live in `server/web/chat/src/`, and `npm run build` there writes the bundle `app.js`

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
@@ -14,10 +15,11 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/", response_class=HTMLResponse)
 async def home() -> str:
-    """List the workflows with their playgrounds, and the API docs."""
+    """Point to the chat page first; list the workflows with their playgrounds; the API docs."""
     rows = "\n".join(
         f"<li><b>{escape(spec.name)}</b>: {escape(spec.description)} "
-        f'<a href="/workflows/{spec.name}/playground/">playground</a> · '
+        + (f'<a href="/chat?workflow={quote(spec.name)}">chat</a> · ' if spec.chat else "")
+        + f'<a href="/workflows/{spec.name}/playground/">playground</a> · '
         f'<a href="/workflows/{spec.name}/input_schema">input schema</a></li>'
         for spec in REGISTRY.values()
     )
@@ -25,7 +27,10 @@ async def home() -> str:
 <html lang="en"><head><meta charset="utf-8"><title>Citadel Orca</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 48rem; margin: 2rem auto">
 <h1>Citadel Orca</h1>
-<p>Agent-graph orchestration. Workflows:</p>
+<p>Agent-graph orchestration.</p>
+<p style="font-size: 1.15rem"><a href="/chat"><b>Open the chat</b></a>: talk to the chat
+workflows, approve what the agent saves, and pick up past conversations.</p>
+<p>Workflows:</p>
 <ul>
 {rows}
 </ul>

@@ -93,15 +93,7 @@ async def patch_thread(
 @router.delete("/threads/{thread_id}", status_code=204)
 async def delete_thread(thread_id: str, runs: RunsDep, identity: IdentityDep) -> Response:
     """Delete the thread, its checkpoints, runs and stream buffers (active runs cancelled)."""
-    thread = await runs.thread(identity, thread_id)
-    for run in await runs.store.active_runs(thread.thread_id):
-        await runs.cancel(run, "interrupt")
-    graph = runs.graph_of(thread)
-    saver = graph.checkpointer if graph is not None else None
-    if saver is not None and not isinstance(saver, bool):
-        await saver.adelete_thread(thread_id)
-    await runs.store.delete_thread(thread_id, identity.id)
-    await runs.release_thread(thread_id, identity)
+    await runs.delete_thread(identity, thread_id)
     return Response(status_code=204)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -13,11 +14,13 @@ from langserve import add_routes
 from graphs import REGISTRY
 from graphs.context import Context
 from server.auth.identity import ANONYMOUS, Identity
-from server.auth.ownership import ThreadNotFound
 from server.deps import get_identity, resources_of
+from server.errors import run_error_message
 from server.guards.runs import RunLimits
 from server.run_policy import RunRefused
-from server.served import CONTEXT_KEY, ServedWorkflow
+from server.runs.records import ThreadBusy
+from server.runs.service import NotFound, RunsService
+from server.served import CONTEXT_KEY, IDENTITY_KEY, NEW_THREAD_KEY, ServedWorkflow
 from server.served_body import RunBodyCheck
 from server.settings import Settings
 
@@ -38,17 +41,23 @@ def mount_workflows(app: FastAPI, settings: Settings) -> None:
         def resolve(name: str = spec.name) -> Pregel[Any, Any, Any, Any]:
             return resources_of(app).graphs[name]
 
+        def service() -> RunsService:
+            runs = resources_of(app).runs
+            assert runs is not None, "the lifespan opens the run service"
+            return runs
+
         add_routes(
             app,
             ServedWorkflow(
                 spec=spec,
                 resolve=resolve,
+                service=service,
                 defaults=defaults,
                 telemetry=app.state.telemetry,
                 limits=RunLimits.from_settings(settings),
             ),
             path=f"/workflows/{spec.name}",
-            per_req_config_modifier=assign_run_config,
+            per_req_config_modifier=partial(assign_run_config, workflow=spec.name),
             dependencies=[
                 Depends(get_identity),
                 Depends(RunBodyCheck(spec.name, spec.request_type)),
@@ -56,26 +65,36 @@ def mount_workflows(app: FastAPI, settings: Settings) -> None:
         )
 
 
-async def assign_run_config(config: dict[str, Any], request: Request) -> RunnableConfig:
+async def assign_run_config(
+    config: dict[str, Any], request: Request, *, workflow: str
+) -> RunnableConfig:
     """Give the run a thread and its checked context; refuse settings the caller may not use.
 
     A caller without `thread_id` starts a new thread (LangGraph refuses to checkpoint
-    without one); a thread another identity owns is 404; `tenant` is the caller's identity,
-    whatever the caller sent. The settings are checked by the run policy every surface uses.
+    without one); `tenant` is the caller's identity, whatever the caller sent. The settings
+    are checked by the run policy every surface uses; the thread is claimed through the run
+    service (404 when another identity owns it; 409 while it has a run).
     """
     configurable = dict(config.get("configurable") or {})
     if not configurable.get("thread_id"):
         configurable["thread_id"] = str(uuid.uuid4())
+        configurable[NEW_THREAD_KEY] = True
     resources = resources_of(request.app)
     identity: Identity = getattr(request.state, "identity", ANONYMOUS)
     try:
         context = resources.policy.context(configurable, identity, strict=False)
     except RunRefused as refused:
         raise HTTPException(400, str(refused)) from None
-    try:
-        await resources.auth.owners.claim(str(configurable["thread_id"]), identity)
-    except ThreadNotFound:
-        raise HTTPException(404, f"no thread {configurable['thread_id']!r}") from None
+    runs = resources.runs
+    assert runs is not None, "the lifespan opens the run service"
+    thread_id = str(configurable["thread_id"])
+    try:  # before a stream begins, so a refusal is a status code, not a stream's error event
+        await runs.claim_thread(identity, thread_id, runs.assistant(workflow))
+    except NotFound:
+        raise HTTPException(404, f"no thread {thread_id!r}") from None
+    if await runs.store.active_runs(thread_id):
+        raise HTTPException(409, run_error_message(ThreadBusy(thread_id)))
     configurable["tenant"] = identity.tenant
     configurable[CONTEXT_KEY] = context
+    configurable[IDENTITY_KEY] = identity
     return RunnableConfig(**{**config, "configurable": configurable})  # type: ignore[typeddict-item]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -17,12 +17,12 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graphs.context import Context
 from server.auth.identity import Identity
-from server.auth.ownership import ThreadNotFound, ThreadOwners
 from server.observability.runs import RunTelemetry
 from server.run_policy import RunPolicy, RunRefused
 from server.runs.assistants import Assistant, Assistants
 from server.runs.events import EventLog
 from server.runs.execute import Outcome, execute
+from server.runs.local import LocalRun, SurfaceBody, outcome_from_state
 from server.runs.records import (
     ACTIVE,
     RunRecord,
@@ -61,7 +61,6 @@ class RunsService:
     events: EventLog
     signals: Signals
     workers: RunWorkers
-    owners: ThreadOwners
     graphs: dict[str, Graph]
     assistants: Assistants
     policy: RunPolicy
@@ -69,7 +68,9 @@ class RunsService:
     recursion_limit: int = 25
     webhook_allow_private: bool = False
     telemetry: RunTelemetry | None = None
-    """Run metrics (`orca_workflow_runs_total{surface="runs"}`) and the run log line."""
+    """Run metrics (`orca_workflow_runs_total{surface=...}`) and the run log line."""
+    _local: dict[str, LocalRun] = field(default_factory=dict)
+    """Surface runs started here whose first attempt has not begun (`start_local`)."""
 
     # Threads ------------------------------------------------------------------
     async def create_thread(
@@ -77,40 +78,41 @@ class RunsService:
     ) -> ThreadRecord:
         """Create a thread for `identity` (ThreadExists when the id is taken)."""
         thread_id = thread_id or str(uuid.uuid4())
-        thread = await self.store.create_thread(
-            thread_id, identity.id, metadata, if_exists=if_exists
-        )
-        if self.store.durable:
-            return thread  # its row in `orca_threads` is the claim LangServe and AG-UI see
-        try:
-            await self.owners.claim(thread_id, identity)  # the embedded store keeps claims apart
-        except ThreadNotFound:
-            await self.store.delete_thread(thread_id, identity.id)
-            raise ThreadExists(thread_id) from None
-        return thread
+        return await self.store.create_thread(thread_id, identity.id, metadata, if_exists=if_exists)
 
     async def thread(self, identity: Identity, thread_id: str) -> ThreadRecord:
-        """Return the identity's thread, or raise NotFound.
-
-        A thread first used on another surface (LangServe, AG-UI) by the same identity is
-        adopted here the first time the runs API sees it.
-        """
+        """Return the identity's thread, or raise NotFound."""
         thread = await self.store.get_thread(thread_id, identity.id)
-        if thread is not None:
-            return thread
-        if await self.owners.owns(thread_id, identity):
-            return await self.store.create_thread(
-                thread_id, identity.id, {}, if_exists="do_nothing"
-            )
-        raise NotFound(f"no thread {thread_id!r}")
+        if thread is None:
+            raise NotFound(f"no thread {thread_id!r}")
+        return thread
 
-    async def release_thread(self, thread_id: str, identity: Identity) -> None:
-        """Drop the identity's claim on a deleted thread, so `thread()` cannot adopt it back.
+    async def claim_thread(
+        self, identity: Identity, thread_id: str, assistant: Assistant
+    ) -> ThreadRecord:
+        """Return the identity's thread `thread_id`, creating it for the assistant if new.
 
-        With PostgreSQL the claim is the store's thread row, already deleted; the embedded
-        default keeps claims in SQLite, apart from the in-memory store.
+        The one way every surface (LangServe, AG-UI, the runs API) comes to own a thread:
+        a thread of another identity is NotFound, whatever the surface.
         """
-        await self.owners.release(thread_id, identity.id)
+        marks = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
+        try:
+            return await self.store.create_thread(
+                thread_id, identity.id, marks, if_exists="do_nothing"
+            )
+        except ThreadExists:
+            raise NotFound(f"no thread {thread_id!r}") from None
+
+    async def delete_thread(self, identity: Identity, thread_id: str) -> None:
+        """Delete the thread, its checkpoints, runs and stream buffers (active runs cancelled)."""
+        thread = await self.thread(identity, thread_id)
+        for run in await self.store.active_runs(thread.thread_id):
+            await self.cancel(run, "interrupt")
+        graph = self.graph_of(thread)
+        saver = graph.checkpointer if graph is not None else None
+        if saver is not None and not isinstance(saver, bool):
+            await saver.adelete_thread(thread_id)
+        await self.store.delete_thread(thread_id, identity.id)
 
     def graph_of(self, thread: ThreadRecord) -> Graph | None:
         """Return the graph the thread's runs use (None before its first run)."""
@@ -148,10 +150,10 @@ class RunsService:
     def _kwargs(
         self, body: RunCreate, graph_id: str, graph: Graph, identity: Identity
     ) -> dict[str, Any]:
-        for field in ("interrupt_before", "interrupt_after"):
-            nodes = getattr(body, field)
+        for name in ("interrupt_before", "interrupt_after"):
+            nodes = getattr(body, name)
             if isinstance(nodes, list) and (missing := sorted(set(nodes) - set(graph.nodes))):
-                raise RunRejected(f"{field}: no nodes {missing} in this graph")
+                raise RunRejected(f"{name}: no nodes {missing} in this graph")
         checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
         self.check_input(graph_id, body.input, identity)
         if body.command is not None and body.command.update is not None:
@@ -242,6 +244,62 @@ class RunsService:
         await self.signals.publish_work()
         return run, None
 
+    async def start_local(
+        self,
+        identity: Identity,
+        graph_id: str,
+        thread_id: str,
+        *,
+        surface: str,
+        body: SurfaceBody,
+        shown_input: Any = None,
+        context: Context | None = None,
+        metadata: dict[str, Any] | None = None,
+        streaming: bool = False,
+    ) -> LocalRun:
+        """Start a run that a surface (LangServe, AG-UI) executes here with its own body.
+
+        The thread is claimed and the run recorded as for the runs API; a thread with a
+        pending or running run refuses it (ThreadBusy: the `reject` strategy, 409).
+        """
+        assistant = self.assistant(graph_id)
+        await self.claim_thread(identity, thread_id, assistant)
+        run = RunRecord(
+            run_id=str(uuid.uuid4()),
+            thread_id=thread_id,
+            assistant_id=assistant.assistant_id,
+            graph_id=assistant.graph_id,
+            owner=identity.id,
+            kwargs={
+                "surface": surface,
+                # A later attempt (this process died) resumes from the last checkpoint.
+                "input": None,
+                "surface_input": jsonable(shown_input),
+                "context": vars(context) if context is not None else None,
+                "stream_mode": ["values"],
+                "streaming": streaming,
+                "tenant": identity.tenant,
+            },
+            metadata=dict(metadata or {}),
+            multitask_strategy="reject",
+        )
+        local = LocalRun(run, body)
+        self._local[run.run_id] = local
+        marks = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
+        try:
+            await self.store.insert_run(
+                run,
+                claim_for=self.workers.id,
+                lease_s=self.workers.lease_s,
+                only_if_idle=True,
+                thread_metadata=marks,
+            )
+        except BaseException:
+            self._local.pop(run.run_id, None)
+            raise
+        local.task = self.workers.start_claimed(run)
+        return local
+
     async def run_of(self, identity: Identity, thread_id: str | None, run_id: str) -> RunRecord:
         """Return the identity's run (on `thread_id`, when given), or raise NotFound."""
         run = await self.store.get_run(run_id, identity.id)
@@ -250,22 +308,34 @@ class RunsService:
         return run
 
     async def execute(self, run: RunRecord, events: Any) -> Outcome:
-        """Execute one attempt (the workers' `execute`)."""
+        """Execute one attempt (the workers' `execute`): a surface's body, or the graph's stream."""
         context = run.kwargs.get("context")
         graph = self.graphs[run.graph_id]
         if graph.context_schema is Context and isinstance(context, dict):
             context = Context(**context)
         telemetry = self.telemetry
-        timed = telemetry.run(run.graph_id, "runs", run.thread_id) if telemetry else nullcontext()
+        surface = str(run.kwargs.get("surface") or "runs")
+        streaming = bool(run.kwargs.get("streaming"))
+        timed = (
+            telemetry.run(run.graph_id, surface, run.thread_id, streaming=streaming)
+            if telemetry
+            else nullcontext()
+        )
+        local = self._local.pop(run.run_id, None)
         async with timed as record:
-            outcome = await execute(
-                graph,
-                run,
-                events,
-                context=context,
-                recursion_limit=self.recursion_limit,
-                extra_config=telemetry.config_for(run.graph_id) if telemetry else None,
-            )
+            if local is not None:
+                events.emit("metadata", {"run_id": run.run_id, "attempt": run.attempt})
+                await local.execute(events)
+                outcome = await outcome_from_state(graph, run, events)
+            else:
+                outcome = await execute(
+                    graph,
+                    run,
+                    events,
+                    context=context,
+                    recursion_limit=self.recursion_limit,
+                    extra_config=telemetry.config_for(run.graph_id) if telemetry else None,
+                )
             if record is not None:
                 record.outcome = outcome.status
         if outcome.paused:

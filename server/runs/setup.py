@@ -1,8 +1,9 @@
 """Open the runs API for the lifespan: store, signals, event log, workers, service.
 
 PostgreSQL configured: runs, threads and stream buffers are rows shared by every process
-on the database, and survive restarts. Embedded default: all of it lives in this
-process's memory (same API and semantics; nothing survives a restart).
+on the database, and survive restarts. Embedded default: the same rows in the service's
+SQLite file (`$ORCA_DATA_DIR/orca.sqlite`, on the connection the API keys use), which also
+survive restarts; signals stay in this process, the only one on that file.
 """
 
 from __future__ import annotations
@@ -13,28 +14,32 @@ from typing import Any
 
 from checkpoints import CheckpointStore
 from checkpoints.rollback import delete_run_checkpoints
-from server.auth.ownership import ThreadOwners
+from server.auth.db import Database, SqliteDatabase
 from server.observability.metrics import Metrics
 from server.observability.runs import RunTelemetry
 from server.run_policy import RunPolicy
 from server.runs.assistants import Assistants
 from server.runs.events import EventLog
 from server.runs.execute import Outcome
-from server.runs.memory_store import MemoryRunStore
 from server.runs.records import RunRecord, RunStore
 from server.runs.service import Graph, RunsService
 from server.runs.signals import Signals
+from server.runs.sqlite_store import SqliteRunStore
 from server.runs.stream_metrics import StreamBufferMetrics
 from server.runs.webhooks import deliver
 from server.runs.workers import RunWorkers
 from server.settings import Settings
 
 
-def _store_and_signals(
-    settings: Settings, checkpoints: CheckpointStore
+async def _store_and_signals(
+    settings: Settings, checkpoints: CheckpointStore, database: Database
 ) -> tuple[RunStore, Signals]:
     if checkpoints.kind != "postgres":
-        return MemoryRunStore(), Signals()
+        if not isinstance(database, SqliteDatabase):
+            raise TypeError(f"the embedded run store needs the SQLite database, not {database}")
+        store = SqliteRunStore(database)
+        await store.setup()
+        return store, Signals()
     from server.runs.pg_signals import PgSignals
     from server.runs.pg_store import PostgresRunStore
 
@@ -48,22 +53,25 @@ async def open_runs(
     settings: Settings,
     *,
     checkpoints: CheckpointStore,
-    owners: ThreadOwners,
+    database: Database,
     graphs: dict[str, Graph],
     descriptions: dict[str, str],
     policy: RunPolicy,
     telemetry: RunTelemetry | None = None,
     metrics: Metrics | None = None,
 ) -> AsyncIterator[RunsService]:
-    """Yield the runs service with this process's workers started; drain them on exit."""
-    store, signals = _store_and_signals(settings, checkpoints)
+    """Yield the runs service with this process's workers started; drain them on exit.
+
+    `database` is the service's own (`server.auth.setup.open_database`): on the embedded
+    default, runs and threads share its SQLite connection, so the file has one writer.
+    """
+    store, signals = await _store_and_signals(settings, checkpoints, database)
     events = EventLog(store, signals, poll_s=settings.run_poll_s)
     service = RunsService(
         store=store,
         events=events,
         signals=signals,
         workers=None,  # type: ignore[arg-type]  # set below: the workers call the service
-        owners=owners,
         graphs=graphs,
         assistants=Assistants(descriptions),
         policy=policy,
@@ -81,7 +89,6 @@ async def open_runs(
         if run.kwargs.get("temporary"):
             await checkpoints.saver.adelete_thread(run.thread_id)
             await store.delete_thread(run.thread_id, run.owner, keep_runs=True)
-            await owners.release(run.thread_id, run.owner)
         if webhook := run.kwargs.get("webhook"):
             payload: dict[str, Any] = {**run.public(), "status": outcome.status}
             payload["values"] = outcome.values

@@ -60,6 +60,8 @@ EXPORTED_FAMILIES: dict[str, Family] = {
     "orca_embedding_cache_total": family("counter", "layer", "result"),
     "orca_run_slots": family("gauge", "state"),
     "orca_runs_queued": family("gauge"),
+    "orca_run_events_unstored": family("gauge"),
+    "orca_run_events_lost_total": family("counter"),
     "orca_embedding_batch_size": family("histogram", "model"),
     "orca_embedding_queue_depth": family("gauge", "model"),
     "orca_circuit_state": family("gauge", "upstream"),

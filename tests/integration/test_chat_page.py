@@ -2,7 +2,11 @@
 
 `tests/browser/chat_page.mjs` does what a person would: picks the `agent` workflow, asks a
 question and reads the streamed answer, asks for a note to be saved, approves, and reads the
-confirmation. The screenshot it takes is kept in `var/test-artifacts/chat-page.png`.
+confirmation. Then it reloads, finds the conversation in the list of past ones, reopens it
+and continues it on the same thread; reopens and continues threads started through the runs
+API (one of them waiting for an approval); and checks the page still chats when
+`/threads/search` answers 401. The screenshot it takes is kept in
+`var/test-artifacts/chat-page.png`.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ SCRIPT = BROWSER_TESTS / "chat_page.mjs"
 ARTIFACT = ROOT / "var" / "test-artifacts" / "chat-page.png"
 CHROMIUM = os.environ.get("ORCA_CHROMIUM", "/usr/bin/chromium")
 
-# The script bounds each wait (20 s) and itself (120 s); this bounds the process on top.
-SCRIPT_TIMEOUT_S = 150
+# The script bounds each wait (20 s) and itself (150 s); this bounds the process on top.
+SCRIPT_TIMEOUT_S = 180
 NPM_TIMEOUT_S = 300
 
 
@@ -51,7 +55,9 @@ def node() -> str:
     return node
 
 
-def test_chat_page_streams_an_answer_and_saves_an_approved_note(node: str, tmp_path: Path) -> None:
+def test_chat_page_chats_approves_and_picks_up_past_conversations(
+    node: str, tmp_path: Path
+) -> None:
     screenshot = tmp_path / "chat-page.png"
     app = create_app(
         Settings(data_dir=tmp_path / "var"), models=scripted_models(), embedder=fake_embedder()
@@ -88,3 +94,14 @@ async def test_the_page_and_its_two_assets_are_served_and_nothing_else(tmp_path:
         assert (await client.get("/chat/static/styles.css")).status_code == 200
         for name in ["nope.js", "..%2F..%2Froutes%2Fchat.py", ".gitignore", "%2E%2E"]:
             assert (await client.get(f"/chat/static/{name}")).status_code == 404, name
+
+
+async def test_the_home_page_links_the_chat_page(tmp_path: Path) -> None:
+    app = create_app(
+        Settings(data_dir=tmp_path / "var"), models=scripted_models(), embedder=fake_embedder()
+    )
+    async with serving(app) as client:
+        home = (await client.get("/")).text
+        assert '<a href="/chat"><b>Open the chat</b></a>' in home
+        assert 'href="/chat?workflow=agent"' in home  # each chat workflow opens on itself
+        assert 'href="/chat?workflow=rag"' not in home  # rag takes a question, not a chat

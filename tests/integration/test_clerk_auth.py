@@ -94,8 +94,8 @@ async def test_a_valid_token_is_its_subject(client: httpx.AsyncClient) -> None:
         "/agui/agent", json=thread, headers={"Authorization": f"Bearer {token(SIGNING, 'kid-1')}"}
     )
     assert response.status_code == 200
-    owners = client._transport.app.state.resources.auth.owners  # type: ignore[attr-defined]
-    assert await owners.owns("t-clerk", type("I", (), {"id": "user_alice"})())
+    store = client._transport.app.state.resources.runs.store  # type: ignore[attr-defined]
+    assert await store.get_thread("t-clerk", "user_alice") is not None
 
 
 async def test_a_token_s_scopes_claim_sets_what_it_may_do(client: httpx.AsyncClient) -> None:

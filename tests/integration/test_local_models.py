@@ -22,7 +22,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("local") / "var", chat_max_tokens=48)
     with live_server(create_app(settings)) as url:
         response = httpx.post(
-            f"{url}/workflows/ingest/invoke", json={"input": {"files": sent_files(CORPUS)}}, timeout=120
+            f"{url}/workflows/ingest/invoke",
+            json={"input": {"files": sent_files(CORPUS)}},
+            timeout=120,
         )
         assert response.status_code == 200, response.text
         yield url

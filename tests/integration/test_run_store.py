@@ -1,11 +1,14 @@
-"""The run store's contract, held by the memory store and by real PostgreSQL alike."""
+"""The run store's contract, held by the memory store, SQLite and real PostgreSQL alike."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from server.auth.db import open_sqlite
 from server.migrations import migrate
 from server.runs.memory_store import MemoryRunStore
 from server.runs.pg_store import PostgresRunStore
@@ -26,6 +30,7 @@ from server.runs.records import (
     now,
     worker_lost,
 )
+from server.runs.sqlite_store import SqliteRunStore
 
 LEASE_S = 30.0
 
@@ -43,12 +48,34 @@ async def open_pool(url: str) -> AsyncConnectionPool:
     return pool
 
 
-@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.integration)])
-async def stores(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RunStore, RunStore]]:
-    """Yield two stores on the same data (for memory: the same store twice)."""
+@asynccontextmanager
+async def sqlite_store(path: Path) -> AsyncIterator[SqliteRunStore]:
+    """Yield the embedded default's store on the SQLite file at `path`."""
+    async with open_sqlite(path) as database:
+        store = SqliteRunStore(database)
+        await store.setup()
+        yield store
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+)
+async def stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[RunStore, RunStore]]:
+    """Yield two stores on the same data (for memory: the same store twice).
+
+    SQLite's two are two connections to one file, as two processes would have: the
+    embedded default has one, but the file's locks must keep the rules all the same.
+    """
     if request.param == "memory":
         store = MemoryRunStore()
         yield store, store
+        return
+    if request.param == "sqlite":
+        path = tmp_path / "orca.sqlite"
+        async with sqlite_store(path) as first, sqlite_store(path) as second:
+            yield first, second
         return
     url: str = request.getfixturevalue("postgres_url")
     async with await AsyncConnection.connect(url, autocommit=True) as connection:
@@ -354,3 +381,67 @@ async def test_a_cancel_asked_for_a_running_run_waits_for_its_worker(store: RunS
     assert await store.cancel_requested(run.run_id) == "rollback"
     assert await store.finish_run(run.run_id, "w1", 1, status="cancelled", result=None)
     assert await store.cancel_requested(run.run_id) is None  # not running any more
+
+
+# The embedded default's file ------------------------------------------------------
+EARLIER_RELEASE = (
+    # What `orca.sqlite` held before the runs API kept threads in it (server/auth/db.py).
+    """CREATE TABLE orca_api_keys (
+        id TEXT PRIMARY KEY, digest BLOB NOT NULL UNIQUE, name TEXT NOT NULL,
+        owner TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        revoked_at TEXT, last_used_at TEXT)""",
+    """CREATE TABLE orca_threads (
+        thread_id TEXT PRIMARY KEY, owner TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)""",
+    # A thread LangServe or AG-UI claimed then (`INSERT ... ON CONFLICT DO NOTHING`).
+    "INSERT INTO orca_threads (thread_id, owner) VALUES ('agui-1', 'alice')",
+)
+
+
+async def test_a_file_of_an_earlier_release_keeps_its_threads(tmp_path: Path) -> None:
+    path = tmp_path / "orca.sqlite"
+    with closing(sqlite3.connect(path)) as earlier:
+        for statement in EARLIER_RELEASE:
+            earlier.execute(statement)
+        earlier.commit()
+    async with sqlite_store(path) as store:
+        with pytest.raises(ThreadExists):
+            await store.create_thread("agui-1", "alice", {}, if_exists="raise")
+        thread = await store.create_thread("agui-1", "alice", {"a": 1}, if_exists="do_nothing")
+        assert (thread.owner, thread.status, thread.metadata) == ("alice", "idle", {})
+        assert (thread.values, thread.interrupts) == (None, {})
+        assert thread.updated_at == thread.created_at and thread.created_at.tzinfo is not None
+        with pytest.raises(ThreadExists):
+            await store.create_thread("agui-1", "bob", {}, if_exists="do_nothing")
+        await store.create_thread("new", "alice", {}, if_exists="raise")
+        found = await store.search_threads(
+            "alice", ThreadFilter(), limit=10, offset=0, sort_by="created_at", descending=False
+        )
+        assert [t.thread_id for t in found] == ["agui-1", "new"]
+        await store.insert_run(make_run("agui-1"), claim_for="w1", lease_s=LEASE_S)
+        busy = await store.get_thread("agui-1", "alice")
+        assert busy is not None and busy.status == "busy"
+
+
+async def test_runs_and_events_outlive_the_process_that_held_them(tmp_path: Path) -> None:
+    path = tmp_path / "orca.sqlite"
+    running, waiting = make_run("t1", age_ms=10), make_run("t1")
+    async with sqlite_store(path) as store:
+        await store.create_thread("t1", "alice", {"topic": "a"}, if_exists="raise")
+        await store.insert_run(running, claim_for="dead", lease_s=0.01)
+        await store.insert_run(waiting, claim_for=None, lease_s=LEASE_S)
+        await store.append_events(running.run_id, [StoredEvent(1, "metadata", b"{}")])
+    # The process is gone; the next one opens the same file.
+    async with sqlite_store(path) as store:
+        thread = await store.get_thread("t1", "alice")
+        assert thread is not None and (thread.status, thread.metadata) == ("busy", {"topic": "a"})
+        assert await store.read_events(running.run_id, 0) == [StoredEvent(1, "metadata", b"{}")]
+        assert await store.claim_next("w2", LEASE_S) is None  # t1 still runs, as far as known
+        assert await expire_leases(store, max_attempts=3) == [running.run_id]
+        resumed = await store.claim_next("w2", LEASE_S)
+        assert resumed is not None and (resumed.run_id, resumed.attempt) == (running.run_id, 2)
+        assert resumed.kwargs == running.kwargs and resumed.created_at == running.created_at
+        assert not await store.finish_run(running.run_id, "dead", 1, status="error", result=None)
+        assert await store.finish_run(running.run_id, "w2", 2, status="success", result={})
+        then = await store.claim_next("w2", LEASE_S)
+        assert then is not None and (then.run_id, then.attempt) == (waiting.run_id, 1)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.support_postgres import PrivatePostgres, private_postgres
@@ -77,10 +78,13 @@ def servers(
     """Two servers and a worker on the private database (started once, stopped at the end)."""
     cluster = Cluster(postgres.create_database(DATABASE), tmp_path_factory.mktemp("outage"))
     try:
-        a = cluster.start("server-a", "serve", run_workers=SLOTS["server-a"], **LEASE)
-        b = cluster.start("server-b", "serve", run_workers=SLOTS["server-b"], **LEASE)
+        first = cluster.start("server-a", "serve", run_workers=SLOTS["server-a"], **LEASE)
+        # Alone on the empty database: LangGraph's `setup()` of the checkpoint tables is
+        # not safe to run from several processes at once.
+        asyncio.run(first.started())
+        second = cluster.start("server-b", "serve", run_workers=SLOTS["server-b"], **LEASE)
         cluster.start("worker", "work", run_workers=SLOTS["worker"], **LEASE)
-        yield cluster, [a, b]
+        yield cluster, [first, second]
     finally:
         cluster.stop_all()
 
@@ -176,13 +180,23 @@ async def chaos_round(
 ) -> None:
     """Run one round under `fault` (which must release every thread), then check it."""
     readers = await start_round(name, clients)
-    held = sum(int(slots) for slots in SLOTS.values())
 
-    def all_slots_in_slow() -> bool:
-        started = [cluster.executions(t) for t in threads_of(name)]
-        return sum(("slow", 1) in steps for steps in started) == held
+    def settled() -> bool:
+        # Every run of the round is queued or waits in `slow` (how many run depends on
+        # which requests raced for the servers' slots: either is a fine moment to fail).
+        in_slow = sum(("slow", 1) in cluster.executions(t) for t in threads_of(name))
+        with psycopg.connect(cluster.postgres_url) as db:
+            counts = dict(
+                db.execute(
+                    "SELECT status, count(*) FROM orca_runs WHERE thread_id LIKE %s"
+                    " GROUP BY status",
+                    (f"{name}-%",),
+                ).fetchall()
+            )
+        running, pending = counts.get("running", 0), counts.get("pending", 0)
+        return running == in_slow > 0 and running + pending == len(threads_of(name))
 
-    await until(all_slots_in_slow, f"{held} runs waiting in `slow`")
+    await until(settled, "every run of the round queued or waiting in `slow`")
     started = time.monotonic()
     await fault()
     done, pending = await asyncio.wait(readers, timeout=ROUND_GUARD_S)
@@ -190,6 +204,22 @@ async def chaos_round(
     replies = [task.result() for task in done]
     print(f"{name}: every client answered {time.monotonic() - started:.1f}s after the fault")
     await check(name, cluster, clients[0], replies)
+
+
+async def answered(client: httpx.AsyncClient, reply: Reply, path: str) -> Reply:
+    """GET `path` until it is answered, as a client honouring `503 + Retry-After` does.
+
+    A plain request can still meet a connection killed a moment ago and get its 503
+    (docs/architecture.md, "Failure behaviour"); only started responses must ride it out.
+    """
+
+    async def got() -> bool:
+        await request(client, reply, "GET", path)
+        assert reply.status in (200, 503), (path, reply.status, reply.body[-300:])
+        return reply.status == 200
+
+    await until(got, f"GET {path} answered")
+    return reply
 
 
 async def check(
@@ -210,15 +240,14 @@ async def check(
     assert sorted(runs) == sorted(threads_of(name))
     for thread_id, run_id in runs.items():
         # 0 lost runs, 0 re-run steps: one attempt each, each node executed once.
-        run = (await client.get(f"/threads/{thread_id}/runs/{run_id}")).json()
+        path = f"/threads/{thread_id}/runs/{run_id}"
+        run = json.loads((await answered(client, Reply("get", thread_id, run_id), path)).body)
         assert (run["status"], run["attempt"]) == ("success", 1), run
         assert cluster.executions(thread_id) == [(step, 1) for step in STEPS], thread_id
 
         # 0 lost events: the stored stream is whole (ids 1..n, ending in `end`), and it is
         # exactly what every live reader of the run got.
-        replay = await request(
-            client, Reply("stream", thread_id, run_id), "GET", f"/threads/{thread_id}/runs/{run_id}/stream"
-        )  # fmt: skip
+        replay = await answered(client, Reply("stream", thread_id, run_id), f"{path}/stream")
         ids = [int(event["id"]) for event in replay.events]
         assert ids == list(range(1, len(ids) + 1)), (thread_id, ids)
         assert replay.events[-1]["event"] == "end"

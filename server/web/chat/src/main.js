@@ -1,20 +1,17 @@
-// The chat page: pick a workflow, chat with it over AG-UI 1.0, approve or reject tool calls.
+// The chat page: pick a workflow, chat with it over AG-UI 1.0, approve or reject tool calls,
+// and pick up a past conversation, whichever surface started it.
 //
 // One HttpAgent is one thread: it keeps the thread id and the whole message history and sends
 // both on every run, and it holds the interrupts the last run ended on. Switching workflow or
-// pressing "New chat" starts a new agent, so a new thread.
+// pressing "New conversation" starts a new agent, so a new thread; opening a past one starts
+// an agent on its thread id, seeded with its checkpointed messages under their own ids.
 import { HttpAgent, randomUUID } from "@ag-ui/client";
 
-import {
-  approvalCard,
-  asPassages,
-  assistantMessage,
-  errorLine,
-  h,
-  sourcesBlock,
-  toolCard,
-  userMessage,
-} from "./render.js";
+import { conversationList } from "./conversations.js";
+import { drawPast } from "./past.js";
+import { approvalCard, asPassages, errorLine, h, sourcesBlock, userMessage } from "./render.js";
+import { subscriberFor } from "./run-events.js";
+import { getState, getThread, toAguiInterrupts, toAguiMessages } from "./threads.js";
 
 // Same origin as the page; `GET /agui` lists the workflows, `POST /agui/{name}` runs one.
 const API = "/agui";
@@ -24,6 +21,9 @@ const ui = {
   description: document.getElementById("workflow-description"),
   newChat: document.getElementById("new-chat"),
   status: document.getElementById("status"),
+  history: document.getElementById("history"),
+  historyList: document.getElementById("history-list"),
+  historyNote: document.getElementById("history-note"),
   transcript: document.getElementById("transcript"),
   composer: document.getElementById("composer"),
   prompt: document.getElementById("prompt"),
@@ -32,6 +32,14 @@ const ui = {
 
 /** What the page knows about the current thread; replaced whole by `newThread`. */
 let thread = emptyThread(null);
+
+/** Counts `openThread` calls, so a conversation that loads late does not replace a newer one. */
+let opening = 0;
+
+const conversations = conversationList(
+  { nav: ui.history, list: ui.historyList, note: ui.historyNote },
+  (threadId) => openThread(threadId),
+);
 
 function emptyThread(agent) {
   return {
@@ -65,6 +73,7 @@ function refreshComposer() {
   ui.send.disabled = !open;
   ui.workflow.disabled = thread.busy || ui.workflow.options.length === 0;
   ui.newChat.disabled = thread.busy;
+  conversations.setLocked(thread.busy);
   ui.prompt.placeholder = waiting
     ? "Approve or reject the tool call above to continue."
     : "Ask something… (Enter sends, Shift+Enter for a new line)";
@@ -118,124 +127,112 @@ async function loadWorkflows() {
   ui.workflow.dataset.descriptions = JSON.stringify(
     Object.fromEntries(workflows.map((w) => [w.name, w.description ?? ""])),
   );
-  // `?workflow=name` picks one on load, so a link can open the page on a given workflow.
-  const wanted = new URLSearchParams(location.search).get("workflow");
+  // `?workflow=name` picks one on load, so a link can open the page on a given workflow, and
+  // `?thread=id` reopens a conversation (the page puts it there once a conversation starts).
+  const params = new URLSearchParams(location.search);
+  const wanted = params.get("workflow");
   if (workflows.some((w) => w.name === wanted)) ui.workflow.value = wanted;
-  newThread();
+  const threadId = params.get("thread");
+  if (threadId) openThread(threadId);
+  else newThread();
+  conversations.refresh(ui.workflow.value);
+}
+
+/** Show the selected workflow's description and put it (and `threadId`) in the address. */
+function showWorkflow(threadId) {
+  const name = ui.workflow.value;
+  const descriptions = JSON.parse(ui.workflow.dataset.descriptions || "{}");
+  ui.description.textContent = descriptions[name] || "";
+  const url = new URL(location.href);
+  url.searchParams.set("workflow", name);
+  if (threadId) url.searchParams.set("thread", threadId);
+  else url.searchParams.delete("thread");
+  history.replaceState(null, "", url);
+  conversations.setCurrent(threadId);
+}
+
+/** Return a fresh agent for the selected workflow on `threadId`. */
+function agentFor(threadId, messages = []) {
+  const url = `${API}/${encodeURIComponent(ui.workflow.value)}`;
+  return new HttpAgent({ url, threadId, initialMessages: messages });
 }
 
 /** Start a new thread on the selected workflow, with an empty transcript. */
 function newThread() {
   const name = ui.workflow.value;
   if (!name) return;
+  opening += 1;
   thread.agent?.abortRun();
-  thread = emptyThread(
-    new HttpAgent({ url: `${API}/${encodeURIComponent(name)}`, threadId: randomUUID() }),
-  );
-  const descriptions = JSON.parse(ui.workflow.dataset.descriptions || "{}");
-  ui.description.textContent = descriptions[name] || "";
+  thread = emptyThread(agentFor(randomUUID()));
   ui.transcript.replaceChildren(h("p.empty", { text: `New conversation with “${name}”.` }));
-  const url = new URL(location.href);
-  url.searchParams.set("workflow", name);
-  history.replaceState(null, "", url);
+  showWorkflow(null);
   setStatus("Ready");
   refreshComposer();
 }
 
-// ---------------------------------------------------------------- runs
+/** Start a new thread on the workflow just picked, and list that workflow's conversations. */
+function switchWorkflow() {
+  newThread();
+  conversations.refresh(ui.workflow.value);
+}
 
 /**
- * Build the subscriber for one run: it draws the run's events into the transcript.
- * @param {{lastText: HTMLElement|null, streamed: object[], sources: object[]|null,
- *   failed: boolean}} turn - this run's bookkeeping.
+ * Reopen a past conversation: draw its messages, and continue it on its own thread.
+ *
+ * The thread record says which workflow it belongs to (`metadata.graph_id`); the state holds
+ * its messages and any approval it still waits for, which the page then asks for again.
  */
-function subscriberFor(turn) {
-  const t = thread;
-  const card = (id, name) => {
-    let c = t.tools.get(id);
-    if (!c) {
-      c = toolCard(id, name ?? "tool");
-      t.tools.set(id, c);
-      append(c.el);
+async function openThread(threadId) {
+  if (thread.busy) return;
+  const mine = ++opening;
+  thread.agent?.abortRun();
+  thread = emptyThread(null);
+  ui.transcript.replaceChildren(h("p.empty", { text: "Loading the conversation…" }));
+  setStatus("Loading conversation…", "busy");
+  refreshComposer();
+  let record;
+  let state;
+  try {
+    [record, state] = await Promise.all([getThread(threadId), getState(threadId)]);
+  } catch (error) {
+    if (mine !== opening) return;
+    newThread();
+    const why = error?.status === 404 ? "it was not found on the server" : describe(error);
+    append(errorLine(`Could not open that conversation: ${why}`));
+    return;
+  }
+  if (mine !== opening) return;
+  const workflow = record?.metadata?.graph_id;
+  if (workflow && workflow !== ui.workflow.value) {
+    if (![...ui.workflow.options].some((o) => o.value === workflow)) {
+      newThread();
+      append(errorLine(`That conversation is with “${workflow}”, which this page cannot open.`));
+      return;
     }
-    return c;
-  };
-  return {
-    onRunStartedEvent() {
-      setStatus("Working…", "busy");
-    },
-    onStepStartedEvent({ event }) {
-      setStatus(`Working: ${event.stepName}`, "busy");
-    },
-    onTextMessageStartEvent({ event }) {
-      if (event.role && event.role !== "assistant") return;
-      if (!t.texts.has(event.messageId)) {
-        const msg = assistantMessage(event.messageId);
-        t.texts.set(event.messageId, msg);
-        append(msg.el);
-      }
-      turn.streamed.push(t.texts.get(event.messageId));
-      turn.lastText = t.texts.get(event.messageId).el;
-    },
-    onTextMessageContentEvent({ event }) {
-      const msg = t.texts.get(event.messageId);
-      if (!msg) return;
-      msg.append(event.delta);
-      followStream();
-    },
-    onTextMessageEndEvent({ event }) {
-      t.texts.get(event.messageId)?.done();
-    },
-    onToolCallStartEvent({ event }) {
-      card(event.toolCallId, event.toolCallName).streamArgs(null);
-    },
-    onToolCallArgsEvent({ event }) {
-      t.tools.get(event.toolCallId)?.streamArgs(event.delta);
-    },
-    onToolCallEndEvent({ event }) {
-      t.tools.get(event.toolCallId)?.streamArgs(true);
-    },
-    onToolCallResultEvent({ event }) {
-      card(event.toolCallId).setResult(String(event.content ?? ""));
-    },
-    onStateSnapshotEvent({ event }) {
-      const sources = asPassages(event.snapshot?.sources);
-      if (sources) turn.sources = sources;
-    },
-    onMessagesSnapshotEvent({ event, input }) {
-      // A node that answers without streaming (rag-chat when nothing is found) shows its
-      // answer only here: draw the run's new assistant texts that no TEXT_MESSAGE drew.
-      // A node that builds its own message may store it under another id than the one it
-      // streamed with (rag-chat's generate does): the same text streamed in this run is that
-      // message, so it is recorded under the new id rather than drawn twice.
-      const before = new Set(input.messages.map((m) => m.id));
-      for (const m of event.messages) {
-        if (m.role !== "assistant" || before.has(m.id) || t.texts.has(m.id)) continue;
-        if (typeof m.content !== "string" || !m.content) continue;
-        const twin = turn.streamed.find((s) => s.text === m.content);
-        if (twin) {
-          t.texts.set(m.id, twin);
-          continue;
-        }
-        const msg = assistantMessage(m.id);
-        msg.append(m.content);
-        msg.done();
-        t.texts.set(m.id, msg);
-        turn.lastText = append(msg.el, turn.lastText);
-      }
-    },
-    onRunErrorEvent({ event }) {
-      turn.failed = true;
-      append(errorLine(event.message || "The run failed.", event.code));
-    },
-    onRunFinishedEvent() {
-      // Interrupts are read from agent.pendingInterrupts once the run is over (see `run`):
-      // the client sets them after the subscribers have seen this event.
-      for (const msg of t.texts.values()) msg.done();
-      showSources(turn);
-    },
-  };
+    ui.workflow.value = workflow;
+    conversations.refresh(workflow);
+  }
+  const messages = state?.values?.messages ?? [];
+  thread = emptyThread(agentFor(threadId, toAguiMessages(messages)));
+  thread.agent.pendingInterrupts = toAguiInterrupts(state);
+  const waiting = new Set(thread.agent.pendingInterrupts.map((i) => i.toolCallId));
+  const past = drawPast(messages, waiting);
+  thread.texts = past.texts;
+  thread.tools = past.tools;
+  const empty = h("p.empty", { text: "This conversation has no messages yet." });
+  ui.transcript.replaceChildren(...(past.nodes.length ? past.nodes : [empty]));
+  // The sources of the last answer, when the workflow keeps them (rag-chat).
+  const sources = asPassages(state?.values?.sources);
+  if (sources) showSources({ sources, lastText: past.lastText });
+  showWorkflow(threadId);
+  ui.transcript.scrollTop = ui.transcript.scrollHeight;
+  syncInterrupts(thread);
+  setStatus(thread.pending.size > 0 ? "Waiting for your approval" : "Ready",
+    thread.pending.size > 0 ? "waiting" : "idle");
+  refreshComposer();
 }
+
+// ---------------------------------------------------------------- runs
 
 /** Show the run's sources under its last answer, unless they are the ones already shown. */
 function showSources(turn) {
@@ -256,7 +253,8 @@ async function run(params = {}) {
   t.busy = true;
   refreshComposer();
   try {
-    await t.agent.runAgent(params, subscriberFor(turn));
+    const view = { append, followStream, setStatus, showSources };
+    await t.agent.runAgent(params, subscriberFor(t, turn, view));
   } catch (error) {
     turn.failed = true;
     if (error?.name !== "AbortError") append(errorLine(describe(error)));
@@ -264,6 +262,8 @@ async function run(params = {}) {
     t.busy = false;
   }
   if (t !== thread) return; // A new thread was started while this run streamed.
+  // The conversation is now on the server: list it (or move it to the top).
+  conversations.refresh(ui.workflow.value);
   for (const msg of t.texts.values()) msg.done();
   syncInterrupts(t);
   if (t.pending.size > 0) setStatus("Waiting for your approval", "waiting");
@@ -325,6 +325,8 @@ function send() {
   const t = thread;
   if (!text || !t.agent || t.busy || t.pending.size > 0) return;
   ui.prompt.value = "";
+  // From its first message on, a conversation is in the address, so a reload reopens it.
+  if (t.agent.messages.length === 0) showWorkflow(t.agent.threadId);
   t.agent.addMessage({ id: randomUUID(), role: "user", content: text });
   append(userMessage(text));
   ui.transcript.scrollTop = ui.transcript.scrollHeight;
@@ -343,7 +345,7 @@ ui.prompt.addEventListener("keydown", (event) => {
     send();
   }
 });
-ui.workflow.addEventListener("change", newThread);
+ui.workflow.addEventListener("change", switchWorkflow);
 ui.newChat.addEventListener("click", newThread);
 
 loadWorkflows();

@@ -116,7 +116,8 @@ export function sourcesBlock(passages) {
 
 /**
  * Render a tool call as a collapsible card with its arguments and, later, its result.
- * @returns {{el: HTMLElement, streamArgs: Function, setResult: Function, setVerdict: Function}}
+ * @returns {{el: HTMLElement, streamArgs: Function, setResult: Function, setVerdict: Function,
+ *   setUnanswered: Function}}
  */
 export function toolCard(toolCallId, name) {
   const badge = h("span.badge.running", { text: "running" });
@@ -139,6 +140,11 @@ export function toolCard(toolCallId, name) {
   let argsText = "";
   return {
     el,
+    /** Mark a call from a past run that has no result (the run stopped before it). */
+    setUnanswered() {
+      setBadge("no result", "waiting");
+      result.replaceChildren(h("p.muted", { text: "No result was recorded." }));
+    },
     /** Mark the call as waiting for approval, approved or rejected. */
     setVerdict(approved) {
       rejected = approved === false;

@@ -154,13 +154,22 @@ async def test_unknown_workflows_bad_bodies_and_the_listing(client: httpx.AsyncC
 
 
 async def test_a_busy_thread_refuses_a_second_run_with_409(client: httpx.AsyncClient) -> None:
-    runs = client._transport.app.state  # type: ignore[attr-defined]
     first = await stream(client, "agent", run_input("t-busy", [user("hello")]))
     assert first.status == 200
-    runs.agui_runs.start("t-busy", "another-run")
+    # A run queued on the thread through the runs API holds it on every surface.
+    queued = await client.post(
+        "/threads/t-busy/runs",
+        json={"assistant_id": "agent", "input": None, "after_seconds": 3600},
+    )
+    assert queued.status_code == 200, queued.text
     refused = await client.post("/agui/agent", json=run_input("t-busy", [user("again")]))
-    assert refused.status_code == 409 and "another-run" in refused.json()["detail"]
-    runs.agui_runs.finish("t-busy", "another-run")
+    assert refused.status_code == 409 and "already has a run" in refused.json()["detail"]
+    run_id = queued.json()["run_id"]
+    assert (await client.post(f"/threads/t-busy/runs/{run_id}/cancel")).status_code in (
+        200,
+        202,
+        204,
+    )
     assert (await stream(client, "agent", run_input("t-busy", [user("now")]))).status == 200
 
 

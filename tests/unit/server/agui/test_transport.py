@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ from server.app import create_app
 from server.settings import Settings
 from tests.doubles.embedder import fake_embedder
 from tests.doubles.scripted_chat import scripted_catalog, scripted_models
-from tests.support import eventually, live_server, serving
+from tests.support import live_server, serving
 from tests.unit.server.agui.support import run_input, stream, user
 
 
@@ -44,6 +45,7 @@ async def test_when_llm_01_fails_llm_02_answers_and_the_state_says_so(settings: 
 
 
 def test_a_client_that_disconnects_cancels_the_run_and_frees_the_thread(settings: Settings) -> None:
+    settings = settings.model_copy(update={"rate_limit": ""})  # the test polls the runs list
     catalog = scripted_catalog(llm01={"delay_s": 0.2})
     app = create_app(settings, models=scripted_models(catalog), embedder=fake_embedder())
     with live_server(app) as url:
@@ -53,7 +55,12 @@ def test_a_client_that_disconnects_cancels_the_run_and_frees_the_thread(settings
                 for line in response.iter_lines():
                     if "TEXT_MESSAGE_CONTENT" in line:
                         break  # hang up mid-answer
-            asyncio.run(eventually(lambda: "t-gone" not in app.state.agui_runs))
+            deadline = time.monotonic() + 10
+            while any(  # the run service records the run as ended, and frees the thread
+                run["status"] in ("pending", "running") for run in _runs(client, "t-gone")
+            ):
+                assert time.monotonic() < deadline, "the run was never stopped"
+                time.sleep(0.02)
             again = client.post("/agui/agent", json=run_input("t-gone", [user("still there?")]))
             assert again.status_code == 200
             assert "Scripted answer: still there?" in "".join(
@@ -69,3 +76,10 @@ async def test_long_turns_are_routed_to_llm_02(settings: Settings, text: str) ->
     async with serving(app) as client:
         result = await stream(client, "agent", run_input("t-long", [user(text)]))
     assert result.of("STATE_SNAPSHOT")[-1]["snapshot"]["model"] == "llm-02"
+
+
+def _runs(client: httpx.Client, thread_id: str) -> list[dict[str, object]]:
+    response = client.get(f"/threads/{thread_id}/runs")
+    assert response.status_code == 200, response.text
+    runs: list[dict[str, object]] = response.json()
+    return runs

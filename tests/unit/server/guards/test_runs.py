@@ -10,14 +10,8 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from graphs import REGISTRY
-from graphs.context import Context
 from server.app import create_app
-from server.embeddings.errors import ApiError
 from server.guards.runs import RunLimits, RunTimedOut
-from server.observability.metrics import Metrics
-from server.observability.runs import RunTelemetry
-from server.served import ServedWorkflow
 from server.settings import Settings
 from tests.doubles.embedder import fake_embedder
 from tests.doubles.stalled_chat import StalledChatModel, stalled_models
@@ -100,23 +94,6 @@ def test_the_recursion_limit_is_the_servers() -> None:
     assert config == {"recursion_limit": 7, "tags": ["x"]}
 
 
-async def test_a_looping_graph_is_stopped_with_a_clear_error() -> None:
-    served = ServedWorkflow(
-        spec=REGISTRY["rag"],
-        resolve=looping_graph,
-        defaults=Context(),
-        telemetry=RunTelemetry(Metrics(version="test")),
-        limits=RunLimits(recursion_limit=5, timeout_s=30),
-    )
-    with pytest.raises(ApiError) as stopped:
-        await served.ainvoke({"laps": 0})
-    assert stopped.value.status == 500
-    assert "within 5 steps" in stopped.value.message
-    with pytest.raises(Exception, match="Recursion limit of 5"):
-        async for _ in served.astream({"laps": 0}):
-            pass
-
-
 async def test_langserve_refuses_a_run_past_the_recursion_limit(settings: Settings) -> None:
     settings = settings.model_copy(update={"recursion_limit": 1})  # rag takes two steps
     app = create_app(settings, models=fake_models(), embedder=fake_embedder())
@@ -150,7 +127,8 @@ async def test_agui_ends_a_stalled_run_with_run_timeout(settings: Settings) -> N
     async with serving(app) as client:
         result = await stream(client, "agent", run_input("t-stalled", [user("hi")]))
         await eventually(lambda: not model.waiting)
-        assert "t-stalled" not in app.state.agui_runs  # the thread is usable again
+        runs = app.state.resources.runs
+        assert not await runs.store.active_runs("t-stalled")  # the thread is usable again
     assert result.status == 200
     assert result.types[0] == "RUN_STARTED"
     last = result.events[-1]
