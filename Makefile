@@ -98,9 +98,11 @@ test: $(VENV)/.installed-test services
 unit: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests/unit
 
+# Style, formatting, and types: mypy reads the modules [tool.mypy] names, strictly.
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # LiteLLM proxy, the peer of the embeddings benchmark, in its own venv (never a dependency).
 LITELLM := var/litellm/bin/litellm
@@ -121,6 +123,10 @@ $(LANGGRAPH_DEV):
 
 bench-runs: $(VENV)/.installed $(LANGGRAPH_DEV)
 	$(BIN)/python -m evals.bench_runs --langgraph-dev $(LANGGRAPH_DEV)
+
+# Run overhead of each surface against the same graph in-process (scripted models, SQLite).
+bench-surfaces: $(VENV)/.installed-test
+	$(BIN)/python -m evals.bench_surfaces
 
 # Rebuild the committed chat page script (server/static/chat/app.js) after editing server/web/chat/src.
 chat-page:

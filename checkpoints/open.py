@@ -147,7 +147,7 @@ async def _open_postgres(
     )
     await pool.open(wait=True, timeout=10)
     try:
-        saver = AsyncPostgresSaver(pool, serde=serde)  # type: ignore[arg-type]
+        saver = AsyncPostgresSaver(pool, serde=serde)
         await saver.setup()
 
         async def ping() -> None:

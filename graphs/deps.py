@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graphs.ingest.chunking import ChunkBudget
 from nodes.catalog import ModelCatalog
-from nodes.chunking import ChunkBudget
 from tools.knowledge_base import KnowledgeBase
 
 

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
 
 from langgraph.runtime import Runtime
 
-from graphs.context import Context
-from graphs.deps import GraphDeps
+from nodes.catalog import ModelCatalog
+from nodes.context import Context
+from nodes.node import Node
+from nodes.state import RetrieveState, RetrieveUpdate, Source
+from tools.knowledge_base import KnowledgeBase
 
 
-def make_retrieve(deps: GraphDeps) -> Any:
+async def search_passages(
+    models: ModelCatalog, knowledge_base: KnowledgeBase, context: Context, query: str
+) -> list[Source]:
+    """Return the run's top-k passages for `query`, from its tenant's documents only."""
+    embeddings = models.embedding_model(context.embedding_model)
+    vector = await embeddings.aembed_query(query)
+    passages = await knowledge_base.search(
+        context.collection, context.tenant, vector, context.top_k
+    )
+    return [{"source": p.source, "text": p.text, "score": round(p.score, 6)} for p in passages]
+
+
+def make_retrieve(
+    models: ModelCatalog, knowledge_base: KnowledgeBase
+) -> Node[RetrieveState, Awaitable[RetrieveUpdate]]:
     """Return the `retrieve` node bound to the process's models and knowledge base."""
 
-    async def retrieve(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+    async def retrieve(state: RetrieveState, runtime: Runtime[Context]) -> RetrieveUpdate:
         """Return the top-k passages for `state["question"]` as `sources`."""
-        context = runtime.context
-        embeddings = deps.models.embedding_model(context.embedding_model)
-        vector = await embeddings.aembed_query(state["question"])
-        passages = await deps.knowledge_base.search(
-            context.collection, context.tenant, vector, context.top_k
-        )
-        return {
-            "sources": [
-                {"source": p.source, "text": p.text, "score": round(p.score, 6)} for p in passages
-            ]
-        }
+        sources = await search_passages(models, knowledge_base, runtime.context, state["question"])
+        return {"sources": sources}
 
     return retrieve

@@ -7,28 +7,34 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from langgraph.graph.state import CompiledStateGraph
 from psycopg import AsyncConnection
+from qdrant_client import AsyncQdrantClient
 
-from checkpoints import open_checkpointer
+from checkpoints import CheckpointStore, open_checkpointer
 from checkpoints.open import PoolLimits
 from graphs import REGISTRY, build_all
-from graphs.context import Context
 from graphs.deps import GraphDeps
 from graphs.extra import load_extra_graphs
 from nodes.catalog import ModelCatalog
-from server.auth.setup import build_auth, open_database
+from server.auth.db import Database
+from server.auth.setup import AuthServices, build_auth, open_database
 from server.embeddings.chunk_budget import chunk_budget
 from server.embeddings.factory import open_fallback_embedder, open_gateway
+from server.embeddings.gateway import EmbeddingGateway
 from server.embeddings.langchain import GatewayEmbeddings
 from server.embeddings.provider import Embedder
 from server.migrations import migrate
+from server.observability.metrics import Metrics
 from server.observability.wiring import EmbeddingMetrics, label_chat_models, watch_resources
-from server.resilience.upstreams import QDRANT
+from server.resilience.upstreams import QDRANT, Upstreams
 from server.resilience.wiring import guard_chat, guard_embedder, guard_fallback, open_upstreams
 from server.resources import Resources
-from server.run_policy import RunPolicy
+from server.run_policy import RunPolicy, default_context
+from server.runs.service import RunsService
 from server.runs.setup import open_runs
 from server.settings import Settings
 from tools.knowledge_base import KnowledgeBase
@@ -38,6 +44,8 @@ log = logging.getLogger("orca")
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
+Graphs = dict[str, CompiledStateGraph[Any, Any, Any, Any]]
+
 ModelOpener = Callable[[Settings], AbstractAsyncContextManager[ModelCatalog]]
 """Opens the chat models; the lifespan adds the embedding aliases to the catalog."""
 EmbedderOpener = Callable[[Settings], AbstractAsyncContextManager[Embedder]]
@@ -46,11 +54,7 @@ EmbedderOpener = Callable[[Settings], AbstractAsyncContextManager[Embedder]]
 def run_policy(settings: Settings, models: ModelCatalog) -> RunPolicy:
     """Return what callers may set for a run, over the configured defaults and models."""
     return RunPolicy(
-        defaults=Context(
-            embedding_model=settings.embedding_alias,
-            collection=settings.collection,
-            top_k=settings.top_k,
-        ),
+        defaults=default_context(settings),
         chat_models=tuple(models.chat),
         embedding_models=tuple(models.embeddings),
         ingest_roots=tuple(settings.ingest_roots),
@@ -65,101 +69,30 @@ def make_lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
-        # Opened in this order, closed in reverse by the exit stack: checkpointer (then
-        # the service's own migrations) → Qdrant → embedding provider → embedding gateway
-        # → chat models; graphs are built last over all of them.
+        metrics: Metrics = app.state.metrics
+        # The steps, in this order; the exit stack closes what they opened in reverse:
+        # 1. stores: the checkpointer (then the service's own migrations) → Qdrant;
+        # 2. the upstream guards, then the service database and auth over the checkpointer;
+        # 3. models: embedding provider → its fallback → embedding gateway → chat models;
+        # 4. graphs, built over all of them (nothing to close);
+        # 5. runs: the workers start last and, at shutdown, drain first, before the graphs'
+        #    clients close.
         async with AsyncExitStack() as stack:
-            checkpoints = await stack.enter_async_context(
-                open_checkpointer(
-                    postgres_url=str(settings.postgres_url) if settings.postgres_url else None,
-                    sqlite_path=settings.sqlite_path,
-                    allowed_types=settings.checkpoint_allowed_types,
-                    limits=PoolLimits(
-                        max_size=settings.postgres_pool_max,
-                        timeout_s=settings.postgres_pool_timeout_s,
-                        max_waiting=settings.postgres_pool_max_waiting,
-                    ),
-                )
-            )
-            qdrant = await stack.enter_async_context(
-                open_qdrant(
-                    url=str(settings.qdrant_url) if settings.qdrant_url else None,
-                    api_key=settings.qdrant_api_key.get_secret_value()
-                    if settings.qdrant_api_key
-                    else None,
-                    path=settings.qdrant_path,
-                )
-            )
-            if settings.postgres_url:
-                async with await AsyncConnection.connect(
-                    str(settings.postgres_url), autocommit=True
-                ) as connection:
-                    await migrate(connection)
-            metrics = app.state.metrics
+            checkpoints, qdrant = await open_stores(stack, settings)
             # Every call to a chat, embedding or Qdrant server goes through its guard:
             # one retry loop, a circuit breaker and a bulkhead per upstream.
             upstreams = await open_upstreams(settings, metrics)
-            database = await stack.enter_async_context(open_database(settings, checkpoints.pool))
-            auth = build_auth(settings, database)
-            if settings.auth_mode == "none" and settings.host not in LOOPBACK_HOSTS:
-                log.warning(
-                    "ORCA_AUTH_MODE=none on %s: anyone who can reach this port can use every "
-                    "thread and document; set ORCA_AUTH_MODE=api_key or clerk",
-                    settings.host,
-                )
-            embedder = guard_embedder(
-                await stack.enter_async_context(open_embedder(settings)), upstreams
-            )
-            fallback = guard_fallback(
-                await stack.enter_async_context(open_fallback_embedder(settings)), upstreams
-            )
-            gateway = await stack.enter_async_context(
-                open_gateway(
-                    settings,
-                    embedder,
-                    EmbeddingMetrics(metrics, settings.embedding_alias)
-                    if settings.metrics_enabled
-                    else None,
-                    fallback=fallback,
-                )
-            )
-            chat = await stack.enter_async_context(open_models(settings))
-            models = ModelCatalog(
-                chat=label_chat_models(guard_chat(chat.chat, upstreams), chat.providers),
-                embeddings=dict.fromkeys(gateway.aliases, GatewayEmbeddings(gateway)),
-                providers={**chat.providers, **dict.fromkeys(gateway.aliases, embedder.label)},
+            database, auth = await open_auth(stack, settings, checkpoints)
+            models, gateway = await open_catalog(
+                stack, settings, upstreams, metrics, open_models, open_embedder
             )
             knowledge_base = KnowledgeBase(
                 qdrant, index_payload=settings.qdrant_url is not None, guard=upstreams[QDRANT]
             )
-            deps = GraphDeps(
-                models=models,
-                knowledge_base=knowledge_base,
-                chunk_budget=chunk_budget(settings),
-                embedding_batch_size=settings.embedding_batch_size,
-                ingest_roots=tuple(settings.ingest_roots),
-            )
-            graphs = build_all(deps, checkpoints.saver)
+            graphs = build_graphs(settings, models, knowledge_base, checkpoints)
             policy = run_policy(settings, models)
-            # The runs API serves the workflows and any `ORCA_GRAPHS`; its workers start
-            # here and, at shutdown, drain before the graphs' clients close.
-            runs = await stack.enter_async_context(
-                open_runs(
-                    settings,
-                    checkpoints=checkpoints,
-                    database=database,
-                    graphs={**graphs, **load_extra_graphs(settings, checkpoints.saver)},
-                    descriptions={
-                        **{name: spec.description for name, spec in REGISTRY.items()},
-                        **{
-                            name: f"{target} (ORCA_GRAPHS)"
-                            for name, target in settings.graphs.items()
-                        },
-                    },
-                    policy=policy,
-                    telemetry=getattr(app.state, "telemetry", None),
-                    metrics=metrics if settings.metrics_enabled else None,
-                )
+            runs = await open_run_workers(
+                stack, app, settings, checkpoints, database, graphs, policy, metrics
             )
             app.state.resources = Resources(
                 settings=settings,
@@ -174,12 +107,11 @@ def make_lifespan(
                 upstreams=upstreams,
                 runs=runs,
             )
-            resources = app.state.resources
             watch_resources(
                 metrics,
                 gateway=gateway,
                 checkpoint_pool=checkpoints.pool,
-                graphs=resources.graphs,
+                graphs=graphs,
                 providers=models.providers,
             )
             log.info(
@@ -199,3 +131,129 @@ def make_lifespan(
             del app.state.resources
 
     return lifespan
+
+
+async def open_stores(
+    stack: AsyncExitStack, settings: Settings
+) -> tuple[CheckpointStore, AsyncQdrantClient]:
+    """Open the checkpointer and Qdrant, and migrate the service's own PostgreSQL tables."""
+    checkpoints = await stack.enter_async_context(
+        open_checkpointer(
+            postgres_url=str(settings.postgres_url) if settings.postgres_url else None,
+            sqlite_path=settings.sqlite_path,
+            allowed_types=settings.checkpoint_allowed_types,
+            limits=PoolLimits(
+                max_size=settings.postgres_pool_max,
+                timeout_s=settings.postgres_pool_timeout_s,
+                max_waiting=settings.postgres_pool_max_waiting,
+            ),
+        )
+    )
+    qdrant = await stack.enter_async_context(
+        open_qdrant(
+            url=str(settings.qdrant_url) if settings.qdrant_url else None,
+            api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+            path=settings.qdrant_path,
+        )
+    )
+    if settings.postgres_url:
+        async with await AsyncConnection.connect(
+            str(settings.postgres_url), autocommit=True
+        ) as connection:
+            await migrate(connection)
+    return checkpoints, qdrant
+
+
+async def open_auth(
+    stack: AsyncExitStack, settings: Settings, checkpoints: CheckpointStore
+) -> tuple[Database, AuthServices]:
+    """Open the service database (on the checkpointer's pool, when it has one) and its auth."""
+    database = await stack.enter_async_context(open_database(settings, checkpoints.pool))
+    auth = build_auth(settings, database)
+    if settings.auth_mode == "none" and settings.host not in LOOPBACK_HOSTS:
+        log.warning(
+            "ORCA_AUTH_MODE=none on %s: anyone who can reach this port can use every "
+            "thread and document; set ORCA_AUTH_MODE=api_key or clerk",
+            settings.host,
+        )
+    return database, auth
+
+
+async def open_catalog(
+    stack: AsyncExitStack,
+    settings: Settings,
+    upstreams: Upstreams,
+    metrics: Metrics,
+    open_models: ModelOpener,
+    open_embedder: EmbedderOpener,
+) -> tuple[ModelCatalog, EmbeddingGateway]:
+    """Open the embedding providers, the gateway over them and the chat models, all guarded."""
+    embedder = guard_embedder(await stack.enter_async_context(open_embedder(settings)), upstreams)
+    fallback = guard_fallback(
+        await stack.enter_async_context(open_fallback_embedder(settings)), upstreams
+    )
+    gateway = await stack.enter_async_context(
+        open_gateway(
+            settings,
+            embedder,
+            EmbeddingMetrics(metrics, settings.embedding_alias)
+            if settings.metrics_enabled
+            else None,
+            fallback=fallback,
+        )
+    )
+    chat = await stack.enter_async_context(open_models(settings))
+    models = ModelCatalog(
+        chat=label_chat_models(guard_chat(chat.chat, upstreams), chat.providers),
+        embeddings=dict.fromkeys(gateway.aliases, GatewayEmbeddings(gateway)),
+        providers={**chat.providers, **dict.fromkeys(gateway.aliases, embedder.label)},
+    )
+    return models, gateway
+
+
+def build_graphs(
+    settings: Settings,
+    models: ModelCatalog,
+    knowledge_base: KnowledgeBase,
+    checkpoints: CheckpointStore,
+) -> Graphs:
+    """Compile every registered workflow over the models, the knowledge base and checkpointer."""
+    deps = GraphDeps(
+        models=models,
+        knowledge_base=knowledge_base,
+        chunk_budget=chunk_budget(settings),
+        embedding_batch_size=settings.embedding_batch_size,
+        ingest_roots=tuple(settings.ingest_roots),
+    )
+    return build_all(deps, checkpoints.saver)
+
+
+async def open_run_workers(
+    stack: AsyncExitStack,
+    app: FastAPI,
+    settings: Settings,
+    checkpoints: CheckpointStore,
+    database: Database,
+    graphs: Graphs,
+    policy: RunPolicy,
+    metrics: Metrics,
+) -> RunsService:
+    """Open the runs API over the workflows and any `ORCA_GRAPHS`, its workers started.
+
+    At shutdown the workers drain before anything opened earlier closes.
+    """
+    return await stack.enter_async_context(
+        open_runs(
+            settings,
+            checkpoints=checkpoints,
+            database=database,
+            graphs={**graphs, **load_extra_graphs(settings, checkpoints.saver)},
+            descriptions={
+                **{name: spec.description for name, spec in REGISTRY.items()},
+                **{name: f"{target} (ORCA_GRAPHS)" for name, target in settings.graphs.items()},
+            },
+            policy=policy,
+            telemetry=getattr(app.state, "telemetry", None),
+            metrics=metrics if settings.metrics_enabled else None,
+        )
+    )

@@ -3,7 +3,8 @@
 LangServe, AG-UI, the threads-and-runs API and `/v1/orchestrate` build a run's `Context`
 here and check its input here, so a rule (a collection name, a model alias, a top-k ceiling,
 who may read server files) is written once. The ingest graph checks server paths again where
-it reads them (`nodes/ingest.py`), so a state update or a new surface cannot go around it.
+it reads them (`graphs/ingest/nodes.py`), so a state update or a new surface cannot go around
+it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from graphs.context import Context
 from server.auth.identity import Identity
 from server.auth.scopes import INGEST, RUN
+from server.settings import Settings
 from tools.files import PathRefused, readable_files
 
 COLLECTION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -118,3 +120,12 @@ class RunPolicy:
             readable_files([str(path) for path in paths], self.ingest_roots)
         except PathRefused as refused:
             raise RunRefused(str(refused)) from None
+
+
+def default_context(settings: Settings) -> Context:
+    """Return the context a run gets for every setting its caller leaves out."""
+    return Context(
+        embedding_model=settings.embedding_alias,
+        collection=settings.collection,
+        top_k=settings.top_k,
+    )

@@ -37,6 +37,8 @@ from tools.files import PathRefused
 
 IDENTITY_KEY = "__orca_identity"
 """Who runs it (set by the route's config modifier)."""
+CLAIMED_KEY = "__orca_claimed"
+"""Set when the route already claimed the caller's thread for this workflow."""
 NEW_THREAD_KEY = "__orca_new_thread"
 """Set when the caller named no thread: each input of a batch then gets a thread of its own."""
 CONTEXT_KEY = "__orca_context"
@@ -153,7 +155,8 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
     ) -> tuple[Pregel[Any, Any, Any, Any], RunnableConfig, Context]:
         configurable = dict((config or {}).get("configurable") or {})
         if configurable.pop(NEW_THREAD_KEY, False) or not configurable.get("thread_id"):
-            configurable["thread_id"] = str(uuid.uuid4())  # a batch: one new thread per input
+            configurable["thread_id"] = str(uuid.uuid4())  # one new thread per run
+            configurable.pop(CLAIMED_KEY, None)
         given = RunnableConfig(**{**(config or {}), "configurable": configurable})  # type: ignore[typeddict-item]
         run_config = self.limits.apply(self.telemetry.config_for(self.spec.name, given))
         return self.resolve(), run_config, self.context_for(config)
@@ -178,6 +181,7 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
             shown_input=input,
             context=context,
             streaming=streaming,
+            thread_claimed=bool(configurable.get(CLAIMED_KEY)),
         )
 
 

@@ -151,7 +151,7 @@ class Cluster:
 
 
 async def follow(client: httpx.AsyncClient, path: str, into: list[dict[str, Any]]) -> None:
-    """Read the SSE stream at `path` into `into` ({event, data, id}) until its `end`."""
+    """Read the SSE stream at `path` into `into` ({event, data, id}) until it closes."""
     async with client.stream("GET", path) as response:
         assert response.status_code == 200
         event: dict[str, Any] = {}
@@ -164,6 +164,4 @@ async def follow(client: httpx.AsyncClient, path: str, into: list[dict[str, Any]
                 continue
             if event:
                 into.append(event)
-                if event["event"] == "end":
-                    return
                 event = {}

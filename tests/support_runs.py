@@ -34,8 +34,9 @@ GRAPHS = {
 }
 
 
-GATED_UPDATES_AND_CUSTOM = ["metadata", "updates", "custom", "custom", "custom", "updates", "end"]
-"""The events of a `gated` run read in `updates` and `custom` modes."""
+GATED_UPDATES_AND_CUSTOM = ["metadata", "updates", "custom", "custom", "custom", "updates"]
+"""The events of a `gated` run read in `updates` and `custom` modes (no `end`: langgraph-api
+sends none, the stream just closes)."""
 
 
 def runs_settings(data_dir: Path, postgres_url: str | None, **more: Any) -> Settings:

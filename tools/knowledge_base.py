@@ -97,7 +97,8 @@ class KnowledgeBase:
                 )
             return
         await self._client.create_collection(
-            name, vectors_config=models.VectorParams(size=vector_size, distance="Cosine")
+            name,
+            vectors_config=models.VectorParams(size=vector_size, distance=models.Distance.COSINE),
         )
         if self._index_payload:
             for key in ("tenant", "source"):

@@ -11,10 +11,16 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from graphs.agent.nodes import (
+    make_agent,
+    make_approve,
+    make_route_model,
+    make_tools,
+    route_after_agent,
+)
 from graphs.agent.state import AgentInput, AgentOutput, AgentState
 from graphs.context import Context
 from graphs.deps import GraphDeps
-from nodes.agent import make_agent, make_approve, make_route_model, make_tools, route_after_agent
 
 
 def build_graph(

@@ -8,7 +8,7 @@ from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from graphs.rag.state import Source
+from nodes.state import Source
 
 
 class AgentInput(TypedDict, total=False):

@@ -8,8 +8,8 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graphs.context import Context
 from graphs.deps import GraphDeps
+from graphs.ingest.nodes import make_load, make_split, make_store
 from graphs.ingest.state import IngestInput, IngestOutput, IngestState
-from nodes.ingest import make_load, make_split, make_store
 
 
 def build_graph(

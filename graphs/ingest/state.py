@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 from typing_extensions import TypedDict
@@ -42,13 +42,33 @@ class IngestOutput(TypedDict):
     """How many chunks were embedded and stored."""
 
 
+class Document(TypedDict):
+    """A loaded document."""
+
+    source: str
+    """Its name: the sent file's, the server path, or `text:<hash>` for raw text."""
+    text: str
+    """Its contents."""
+
+
+class PendingChunk(TypedDict):
+    """A chunk waiting to be embedded."""
+
+    source: str
+    """The document it was cut from."""
+    index: int
+    """Its position in the document, from 0."""
+    text: str
+    """The chunk itself."""
+
+
 class IngestState(IngestInput, IngestOutput):
     """The whole checkpointed state of an ingest run."""
 
-    documents: list[dict[str, Any]]
-    """Loaded documents `{source, text}`."""
-    chunks: list[dict[str, Any]]
-    """Chunks `{source, index, text}` waiting to be embedded."""
+    documents: list[Document]
+    """Loaded documents."""
+    chunks: list[PendingChunk]
+    """Chunks waiting to be embedded."""
 
 
 class IngestRequest(BaseModel):

@@ -21,10 +21,10 @@ def build_graph(
     builder = StateGraph(
         RagState, context_schema=Context, input_schema=RagInput, output_schema=RagOutput
     )
-    builder.add_node("retrieve", make_retrieve(deps))
+    builder.add_node("retrieve", make_retrieve(deps.models, deps.knowledge_base))
     builder.add_node(
         "generate",
-        make_generate(deps, system_prompt=SYSTEM_PROMPT, nothing_found=NOTHING_FOUND),
+        make_generate(deps.models, system_prompt=SYSTEM_PROMPT, nothing_found=NOTHING_FOUND),
     )
     builder.add_edge(START, "retrieve")
     builder.add_edge("retrieve", "generate")

@@ -9,13 +9,7 @@ from langgraph.graph.message import add_messages
 from pydantic import BaseModel, Field, field_validator
 from typing_extensions import TypedDict
 
-
-class Source(TypedDict):
-    """A passage the answer was drawn from."""
-
-    source: str
-    text: str
-    score: float
+from nodes.state import Source
 
 
 class RagInput(TypedDict):

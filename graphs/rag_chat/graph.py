@@ -8,9 +8,6 @@ appended to `messages`, and `sources` holds the passages it was drawn from.
 
 from __future__ import annotations
 
-from typing import Any
-
-from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -18,21 +15,10 @@ from langgraph.graph.state import CompiledStateGraph
 from graphs.context import Context
 from graphs.deps import GraphDeps
 from graphs.rag.prompts import NOTHING_FOUND, SYSTEM_PROMPT
+from graphs.rag_chat.nodes import take_question
 from graphs.rag_chat.state import RagChatInput, RagChatOutput, RagChatState
 from nodes.generate import make_generate
 from nodes.retrieve import make_retrieve
-
-
-async def take_question(state: dict[str, Any]) -> dict[str, Any]:
-    """Make the last user message the question.
-
-    Raises:
-        ValueError: when the conversation has no user message.
-    """
-    for message in reversed(state.get("messages") or []):
-        if isinstance(message, HumanMessage) and str(message.content).strip():
-            return {"question": str(message.content)}
-    raise ValueError("the conversation has no user message to answer")
 
 
 def build_graph(
@@ -43,11 +29,14 @@ def build_graph(
         RagChatState, context_schema=Context, input_schema=RagChatInput, output_schema=RagChatOutput
     )
     builder.add_node("take_question", take_question)
-    builder.add_node("retrieve", make_retrieve(deps))
+    builder.add_node("retrieve", make_retrieve(deps.models, deps.knowledge_base))
     builder.add_node(
         "generate",
         make_generate(
-            deps, system_prompt=SYSTEM_PROMPT, nothing_found=NOTHING_FOUND, record_question=False
+            deps.models,
+            system_prompt=SYSTEM_PROMPT,
+            nothing_found=NOTHING_FOUND,
+            record_question=False,
         ),
     )
     builder.add_edge(START, "take_question")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Required
 
 from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.graph.message import add_messages
 from pydantic import BaseModel, Field, model_validator
 from typing_extensions import TypedDict
 
-from graphs.rag.state import Source, SourceModel
+from graphs.rag.state import SourceModel
+from nodes.state import Source
 
 
 class RagChatInput(TypedDict):
@@ -22,8 +23,8 @@ class RagChatInput(TypedDict):
 class RagChatOutput(TypedDict, total=False):
     """What a caller gets back."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
-    """The conversation, ending with the answer."""
+    messages: Required[Annotated[list[AnyMessage], add_messages]]
+    """The conversation, ending with the answer (always there: the input holds it)."""
     sources: list[Source]
     """The retrieved passages, best first."""
     model: str

@@ -177,9 +177,10 @@ class OrcaAgent(LangGraphAgent):
         Four JSON-schema builds per run were most of the time before the first event
         (26 ms of 27 on the local models, `evals/bench_agui.py`).
         """
-        cached = _SCHEMA_KEYS.get(id(self.graph))
-        if cached is None or cached[0] is not self.graph:
-            cached = _SCHEMA_KEYS[id(self.graph)] = (self.graph, super().get_schema_keys(config))
+        graph = getattr(self.graph, "wrapped", self.graph)  # one run's RecordedGraph: its graph
+        cached = _SCHEMA_KEYS.get(id(graph))
+        if cached is None or cached[0] is not graph:
+            cached = _SCHEMA_KEYS[id(graph)] = (graph, super().get_schema_keys(config))
         return cached[1]
 
     def get_stream_kwargs(self, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -25,6 +25,11 @@ class RecordedGraph:
         self._graph = graph
         self._events = events
 
+    @property
+    def wrapped(self) -> CompiledStateGraph[Any, Any, Any, Any]:
+        """Return the graph itself (what caches per graph key on)."""
+        return self._graph
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._graph, name)
 

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from nodes.chunking import ChunkBudget
+from graphs.ingest.chunking import ChunkBudget
 from server.settings import Settings
 
 log = logging.getLogger("orca")

@@ -3,7 +3,8 @@
 `Guards.admit` is an app-wide FastAPI dependency, so every API route, LangServe's
 included, passes through it once its route is known. Route classes:
 
-- exempt: `/health*` and `/metrics`, which probes and scrapers call on a schedule;
+- exempt: `/health*`, `/metrics` and langgraph-api's `/ok` and `/info`, which probes,
+  scrapers and clients' start-up checks call on a schedule;
 - runs: `POST /agui/{workflow}` and LangServe's `invoke`, `batch` and `stream*`, which count
   against `ORCA_RATE_LIMIT_RUNS` on top of `ORCA_RATE_LIMIT`;
 - streams (AG-UI and LangServe `stream*`), which also hold one of the caller's
@@ -36,6 +37,7 @@ LimitKey = Callable[[Request], Awaitable[str]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 EXEMPT_PREFIXES = ("/health", "/metrics")
+EXEMPT_PATHS = {"/ok", "/info"}
 RUN_ENDPOINTS = {"invoke", "batch"}
 STREAM_ENDPOINTS = {"stream", "stream_log", "stream_events"}
 
@@ -51,7 +53,7 @@ class RouteClass(enum.Enum):
 
 def classify(method: str, template: str) -> RouteClass:
     """Return the class of a route, from its method and path template."""
-    if template.startswith(EXEMPT_PREFIXES):
+    if template.startswith(EXEMPT_PREFIXES) or template in EXEMPT_PATHS:
         return RouteClass.EXEMPT
     parts = template.strip("/").split("/")
     if parts[0] in ("threads", "runs"):

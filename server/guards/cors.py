@@ -11,10 +11,12 @@ from starlette.middleware.cors import CORSMiddleware
 
 from server.settings import Settings
 
-REQUEST_HEADERS = ["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"]
-"""What AG-UI clients (`@ag-ui/client`'s `HttpAgent`) and API-key callers send."""
-EXPOSED_HEADERS = ["X-Request-ID", "Retry-After"]
-"""What a page may read from answers: the id to quote in a report, the wait after 429/503."""
+REQUEST_HEADERS = ["Content-Type", "Authorization", "X-API-Key", "X-Request-ID", "Last-Event-ID"]
+"""What AG-UI clients (`@ag-ui/client`'s `HttpAgent`) and API-key callers send, and
+`Last-Event-ID`, with which `useStream` re-attaches to a run's stream after a reload."""
+EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Content-Location", "Location"]
+"""What a page may read from answers: the id to quote in a report, the wait after 429/503,
+and where a run is (`@langchain/langgraph-sdk` reads the run id from `Content-Location`)."""
 
 
 def add_cors(app: FastAPI, settings: Settings) -> None:

@@ -58,13 +58,24 @@ async def get_assistant_schemas(assistant_id: str, runs: RunsDep) -> Response:
 async def get_assistant_subgraphs(
     assistant_id: str, runs: RunsDep, namespace: str | None = None, recurse: bool = False
 ) -> Response:
-    """Return the schemas of the graph's subgraphs, by namespace."""
+    """Return the schemas of the graph's subgraphs, by namespace.
+
+    Each under the reference server's keys (`state`, `input`, `output`, `config`) and under
+    `langgraph-sdk`'s `GraphSchema` ones (`state_schema`, ...), so either kind of client
+    finds them.
+    """
     assistant = runs.assistant(assistant_id)
     graph = runs.graphs[assistant.graph_id]
-    found = {
-        ns: schemas_of(assistant.graph_id, subgraph)
-        async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
-    }
+    found = {}
+    async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
+        schemas = schemas_of(assistant.graph_id, subgraph)
+        found[ns] = {
+            "state": schemas["state_schema"],
+            "input": schemas["input_schema"],
+            "output": schemas["output_schema"],
+            "config": schemas["context_schema"],
+            **schemas,
+        }
     return json_response(found)
 
 
@@ -87,5 +98,15 @@ def _state_schema(graph: Graph) -> dict[str, Any] | None:
         return None
     try:
         return TypeAdapter(state).json_schema()
-    except Exception:  # a state type pydantic cannot describe: no schema, not an error
-        return None
+    except Exception:  # noqa: BLE001 - a type pydantic cannot describe: describe it by channel
+        pass
+    # What langgraph-api does: each channel's update type, or "anything" when it has none.
+    properties = {name: _schema_or_any(graph.channels[name]) for name in graph.stream_channels_list}
+    return {"title": graph.get_name("State"), "type": "object", "properties": properties}
+
+
+def _schema_or_any(channel: Any) -> dict[str, Any]:
+    try:
+        return TypeAdapter(channel.UpdateType).json_schema()
+    except Exception:  # noqa: BLE001 - no describable type: any value
+        return {}

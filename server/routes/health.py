@@ -1,16 +1,27 @@
-"""Liveness and per-dependency health."""
+"""Liveness and per-dependency health; langgraph-api's `/ok` and `/info` for its clients.
+
+Like `/health`, `/ok` and `/info` need no credentials and count against no rate limit
+(`server/guards/admission.py`): probes call `/ok`, and Agent Chat UI calls `/info` on every
+page load, before anyone has signed in, and shows "Failed to connect" when it fails.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import importlib.metadata
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from server.deps import ResourcesDep
-from server.health_checks import check_all
+from server.deps import ResourcesDep, SettingsDep
+from server.health_checks import check_all, probe
 
 router = APIRouter(tags=["health"])
+
+DB_RETRY_AFTER_S = 5
+"""What a 503 from `/ok?check_db=1` asks a probe to wait before asking again."""
 
 
 @router.get("/health")
@@ -26,3 +37,54 @@ async def health_detailed(resources: ResourcesDep) -> JSONResponse:
     down = sorted(name for name, report in checks.items() if report["status"] != "up")
     body = {"status": "down" if down else "ok", "down": down, "checks": checks}
     return JSONResponse(body, status_code=503 if down else 200)
+
+
+@router.get("/ok", response_model=None)
+async def ok(
+    resources: ResourcesDep,
+    check_db: Annotated[int, Query(ge=0, le=1, description="1: also query the database")] = 0,
+) -> JSONResponse:
+    """Answer `{"ok": true}`, as langgraph-api; with `check_db=1`, 503 if a database is down.
+
+    The databases are the run store (threads, runs, their events) and the checkpointer:
+    the same PostgreSQL, or the embedded default's two SQLite files.
+    """
+    if not check_db:
+        return JSONResponse({"ok": True})
+    checks: dict[str, Callable[[], Awaitable[Any]]] = {
+        f"checkpointer:{resources.checkpoints.kind}": resources.checkpoints.ping
+    }
+    if resources.runs is not None:
+        checks["runs"] = resources.runs.store.count_pending
+    reports = dict(zip(checks, await asyncio.gather(*map(probe, checks.values())), strict=True))
+    down = {name: report["error"] for name, report in reports.items() if report["status"] != "up"}
+    if not down:
+        return JSONResponse({"ok": True})
+    detail = "; ".join(f"{name}: {error}" for name, error in down.items())
+    return JSONResponse(
+        {"ok": False, "detail": f"the database is not answering ({detail})"},
+        status_code=503,
+        headers={"Retry-After": str(DB_RETRY_AFTER_S)},
+    )
+
+
+@router.get("/info")
+async def info(settings: SettingsDep) -> dict[str, Any]:
+    """Describe this server as langgraph-api does: versions, and what it supports."""
+    return {
+        "version": importlib.metadata.version("citadel-orca"),
+        "langgraph_py_version": importlib.metadata.version("langgraph"),
+        "flags": {
+            "assistants": True,  # one per served graph, read-only
+            "crons": False,
+            "langsmith": settings.langsmith_tracing,
+            "langsmith_tracing_replicas": False,  # `langsmith_tracer` is accepted, not acted on
+        },
+        "host": {
+            "kind": "self-hosted",
+            "project_id": None,
+            "host_revision_id": None,
+            "revision_id": None,
+            "tenant_id": None,
+        },
+    }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from server.auth.identity import Identity
 from server.deps import IdentityDep, SettingsDep, get_identity, resources_of
@@ -254,9 +254,9 @@ async def wait_stateless_run(
 
 @router.post("/runs/batch")
 async def create_run_batch(
-    bodies: list[RunCreate], runs: RunsDep, identity: IdentityDep
+    bodies: Annotated[list[RunCreate], Body(min_length=1)], runs: RunsDep, identity: IdentityDep
 ) -> Response:
-    """Create several background runs, each on its own temporary thread."""
+    """Create several stateless background runs, each on its own temporary thread."""
     created = [await runs.create_run(identity, None, body) for body in bodies]
     return json_response([run.public() for run, _ in created])
 

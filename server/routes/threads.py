@@ -10,24 +10,33 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from langgraph.errors import InvalidUpdateError
+from langgraph.types import StateUpdate as GraphUpdate
 
 from server.auth.identity import Identity
 from server.deps import IdentityDep, SettingsDep, get_identity
 from server.routes.runs import RunsDep
+from server.runs.execute import command_from
+from server.runs.pruning import keep_latest
 from server.runs.records import ACTIVE, ThreadFilter, ThreadRecord
 from server.runs.schema import (
     HistoryQuery,
     StateUpdate,
+    Superstep,
     ThreadCreate,
     ThreadPatch,
+    ThreadPrune,
     ThreadSearch,
     checkpoint_ref,
 )
 from server.runs.service import Graph, RunRejected, RunsService
-from server.runs.state import get_history, get_state, update_state
+from server.runs.state import get_history, get_state, thread_config, update_state
 from server.runs.wire import json_response, last_event_id, parse_modes, sse_response
 
 router = APIRouter(tags=["threads"], dependencies=[Depends(get_identity)])
+
+INPUT_NODE = "__input__"
+"""The `as_node` that writes a graph's input (a thread's first checkpoint), besides its nodes."""
 
 EMPTY_STATE: dict[str, Any] = {
     "values": {},
@@ -43,14 +52,65 @@ EMPTY_STATE: dict[str, Any] = {
 
 @router.post("/threads")
 async def create_thread(body: ThreadCreate, runs: RunsDep, identity: IdentityDep) -> Response:
-    """Create a thread (`if_exists=do_nothing` returns your existing one)."""
-    thread = await runs.create_thread(identity, body.thread_id, body.metadata, body.if_exists)
-    return json_response(thread.public())
+    """Create a thread (`if_exists=do_nothing` returns your existing one).
+
+    `supersteps` build a new thread's history (langgraph-api's `bulk_update_state`): the
+    graph is `metadata.graph_id`'s, and a step that cannot be applied deletes the thread.
+    """
+    if not body.supersteps:
+        thread = await runs.create_thread(identity, body.thread_id, body.metadata, body.if_exists)
+        return json_response(thread.public())
+    graph_id = str(body.metadata.get("graph_id") or "")
+    if graph_id not in runs.graphs:
+        raise RunRejected(
+            "supersteps need metadata.graph_id, the graph whose nodes they name; "
+            f"one of {sorted(runs.graphs)}"
+        )
+    graph = runs.graphs[graph_id]
+    steps = _supersteps(runs, identity, graph_id, graph, body.supersteps)
+    existing = None
+    if body.thread_id is not None:
+        existing = await runs.store.get_thread(body.thread_id, identity.id)
+    marks = {"assistant_id": runs.assistant(graph_id).assistant_id, **body.metadata}
+    thread = await runs.create_thread(identity, body.thread_id, marks, body.if_exists)
+    if existing:  # `do_nothing` on your own thread: it keeps the history it has
+        return json_response(thread.public())
+    try:
+        await graph.abulk_update_state(thread_config(thread.thread_id), steps)
+    except (ValueError, KeyError, InvalidUpdateError) as error:
+        await runs.delete_thread(identity, thread.thread_id)
+        raise RunRejected(f"supersteps: cannot apply them: {error}") from None
+    state = await get_state(graph, thread.thread_id)
+    await runs.store.set_thread_state(thread.thread_id, status="idle", values=state["values"])
+    return json_response((await runs.thread(identity, thread.thread_id)).public())
+
+
+def _supersteps(
+    runs: RunsService, identity: Identity, graph_id: str, graph: Graph, given: list[Superstep]
+) -> list[list[GraphUpdate]]:
+    """Check the supersteps (nodes, the caller's policy) and turn them into LangGraph's."""
+    nodes = set(graph.nodes) | {INPUT_NODE}
+    steps = []
+    for number, superstep in enumerate(given):
+        updates = []
+        for update in superstep.updates:
+            if update.as_node not in nodes:
+                raise RunRejected(f"supersteps[{number}]: no node {update.as_node!r} in this graph")
+            runs.check_input(graph_id, update.values, identity)
+            # A `Command` goes where values go: the node's writers take either, as a node's
+            # own return value (LangGraph types the field as values only).
+            values: Any = update.values
+            if update.command is not None:
+                values = command_from(update.command.model_dump(exclude_unset=True))
+                runs.check_input(graph_id, update.command.update, identity)
+            updates.append(GraphUpdate(values, update.as_node))
+        steps.append(updates)
+    return steps
 
 
 @router.post("/threads/search")
 async def search_threads(body: ThreadSearch, runs: RunsDep, identity: IdentityDep) -> Response:
-    """Search your threads by metadata, values, status or ids."""
+    """Search your threads by metadata, values, status or ids (`select`: only those fields)."""
     found = await runs.store.search_threads(
         identity.id,
         _filter(body),
@@ -59,7 +119,36 @@ async def search_threads(body: ThreadSearch, runs: RunsDep, identity: IdentityDe
         sort_by=body.sort_by,
         descending=body.sort_order == "desc",
     )
-    return json_response([thread.public() for thread in found])
+    threads = [thread.public() for thread in found]
+    if body.select is not None:
+        wanted = set(body.select)
+        threads = [{k: v for k, v in thread.items() if k in wanted} for thread in threads]
+    return json_response(threads)
+
+
+@router.post("/threads/prune")
+async def prune_threads(body: ThreadPrune, runs: RunsDep, identity: IdentityDep) -> Response:
+    """Delete your threads (`delete`), or all but their latest state (`keep_latest`).
+
+    Ids that are not your threads are skipped, and so, for `keep_latest`, are threads with
+    a run in progress (its checkpoints are being written); `pruned_count` counts the rest.
+    """
+    pruned = 0
+    for thread_id in dict.fromkeys(body.thread_ids):
+        thread = await runs.store.get_thread(thread_id, identity.id)
+        if thread is None:
+            continue
+        if body.strategy == "delete":
+            await runs.delete_thread(identity, thread_id)
+        elif await runs.store.active_runs(thread_id):
+            continue
+        elif (graph := runs.graph_of(thread)) is not None:
+            try:
+                await keep_latest(graph.checkpointer, thread_id)
+            except NotImplementedError as error:  # a thread with a DeltaChannel, on PostgreSQL
+                raise RunRejected(f"thread {thread_id!r}: cannot keep_latest: {error}") from None
+        pruned += 1
+    return json_response({"pruned_count": pruned})
 
 
 @router.post("/threads/count")
@@ -199,9 +288,11 @@ async def update_thread_state(
     if graph is None:
         raise RunRejected("the thread has no graph yet: run an assistant on it first")
     if await runs.store.active_runs(thread.thread_id):
-        raise RunRejected("the thread has an active run; update its state when it is idle")
+        detail = "the thread is busy: it has a pending or running run; update it when idle"
+        return json_response({"detail": detail}, 409)  # as langgraph-api
     if body.as_node is not None and body.as_node not in graph.nodes:
         raise RunRejected(f"as_node: no node {body.as_node!r} in this graph")
+    runs.check_input(str(thread.metadata.get("graph_id")), body.values, identity)
     checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
     try:
         written = await update_state(
@@ -210,10 +301,10 @@ async def update_thread_state(
     except (ValueError, KeyError) as error:
         raise RunRejected(f"cannot update the state: {error}") from None
     state = await get_state(graph, thread.thread_id)
+    # The values change, the status does not: an interrupted thread stays `interrupted`
+    # (langgraph-api), for the run that resumes it.
     await runs.store.set_thread_state(
-        thread.thread_id,
-        status="interrupted" if state["interrupts"] else "idle",
-        values=state["values"],
+        thread.thread_id, status=thread.status, values=state["values"]
     )
     return json_response(written)
 

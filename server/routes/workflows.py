@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from functools import partial
 from typing import Any
 
@@ -12,30 +11,27 @@ from langgraph.pregel import Pregel
 from langserve import add_routes
 
 from graphs import REGISTRY
-from graphs.context import Context
 from server.auth.identity import ANONYMOUS, Identity
 from server.deps import get_identity, resources_of
 from server.errors import run_error_message
 from server.guards.runs import RunLimits
-from server.run_policy import RunRefused
+from server.run_policy import RunRefused, default_context
 from server.runs.records import ThreadBusy
 from server.runs.service import NotFound, RunsService
-from server.served import CONTEXT_KEY, IDENTITY_KEY, NEW_THREAD_KEY, ServedWorkflow
+from server.served import (
+    CLAIMED_KEY,
+    CONTEXT_KEY,
+    IDENTITY_KEY,
+    NEW_THREAD_KEY,
+    ServedWorkflow,
+)
 from server.served_body import RunBodyCheck
 from server.settings import Settings
-
-# Until auth lands every caller shares one tenant; the server, never the caller, sets it.
-DEFAULT_TENANT = "public"
 
 
 def mount_workflows(app: FastAPI, settings: Settings) -> None:
     """Add `/invoke`, `/batch`, `/stream`, `/stream_events`, schemas and playground per workflow."""
-    defaults = Context(
-        embedding_model=settings.embedding_alias,
-        collection=settings.collection,
-        top_k=settings.top_k,
-        tenant=DEFAULT_TENANT,
-    )
+    defaults = default_context(settings)
     for spec in REGISTRY.values():
 
         def resolve(name: str = spec.name) -> Pregel[Any, Any, Any, Any]:
@@ -76,9 +72,6 @@ async def assign_run_config(
     service (404 when another identity owns it; 409 while it has a run).
     """
     configurable = dict(config.get("configurable") or {})
-    if not configurable.get("thread_id"):
-        configurable["thread_id"] = str(uuid.uuid4())
-        configurable[NEW_THREAD_KEY] = True
     resources = resources_of(request.app)
     identity: Identity = getattr(request.state, "identity", ANONYMOUS)
     try:
@@ -87,13 +80,18 @@ async def assign_run_config(
         raise HTTPException(400, str(refused)) from None
     runs = resources.runs
     assert runs is not None, "the lifespan opens the run service"
-    thread_id = str(configurable["thread_id"])
-    try:  # before a stream begins, so a refusal is a status code, not a stream's error event
-        await runs.claim_thread(identity, thread_id, runs.assistant(workflow))
-    except NotFound:
-        raise HTTPException(404, f"no thread {thread_id!r}") from None
-    if await runs.store.active_runs(thread_id):
-        raise HTTPException(409, run_error_message(ThreadBusy(thread_id)))
+    if not configurable.get("thread_id"):
+        configurable[NEW_THREAD_KEY] = True  # each run (each input of a batch) gets its own
+    else:
+        thread_id = str(configurable["thread_id"])
+        try:  # before a stream begins, so a refusal is a status code, not a stream's error event
+            await runs.claim_thread(identity, thread_id, runs.assistant(workflow))
+        except NotFound:
+            raise HTTPException(404, f"no thread {thread_id!r}") from None
+        if request.url.path.rsplit("/", 1)[-1].startswith("stream"):
+            if await runs.store.active_runs(thread_id):
+                raise HTTPException(409, run_error_message(ThreadBusy(thread_id)))
+        configurable[CLAIMED_KEY] = True
     configurable["tenant"] = identity.tenant
     configurable[CONTEXT_KEY] = context
     configurable[IDENTITY_KEY] = identity

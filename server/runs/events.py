@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
@@ -277,7 +277,7 @@ class EventLog:
         *,
         after: int = 0,
         is_active: Callable[[], Awaitable[bool]] | None = None,
-    ) -> AsyncIterator[StoredEvent]:
+    ) -> AsyncGenerator[StoredEvent, None]:
         """Yield the run's events after `after` until its `end` event.
 
         `is_active` is an async callable that says whether the run can still emit; when it

@@ -4,7 +4,9 @@ Event names and payloads are the ones `langgraph-sdk` and `RemoteGraph` parse: `
 first, then one event per chunk of each requested stream mode (`mode|ns` for subgraph
 chunks when `stream_subgraphs`), `messages/metadata|partial|complete` for `messages`,
 `messages` `[message, metadata]` for `messages-tuple`, astream_events dicts for
-`events`; `error` if it fails. The runs API adds `end` after the outcome is recorded.
+`events`; `error` if it fails. Checkpoints in `debug` and `checkpoints` carry
+`checkpoint`/`parent_checkpoint` as `/history` shows them. The runs API adds `end` to its
+event log after the outcome is recorded (readers stop there; it is not sent to clients).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from server.runs.events import RunEvents
 from server.runs.patient_saver import patient
 from server.runs.records import RunRecord, RunStatus
 from server.runs.serde import jsonable
+from server.runs.state import stream_checkpoint
 
 INTERRUPT = "__interrupt__"
 NS_SEP = "|"
@@ -40,6 +43,8 @@ class Outcome:
     """The graph stopped on an interrupt (dynamic, or `interrupt_before/after`)."""
     interrupts_by_task: dict[str, list[Any]] = field(default_factory=dict)
     """The pending interrupts by task id, as the thread object shows them."""
+    cancel_reason: str | None = None
+    """The cancel action of a cancelled run (status `interrupted`, not paused)."""
 
     @property
     def failed(self) -> bool:
@@ -105,6 +110,8 @@ class StreamTranslator:
         self.interrupts: list[Any] = []
         self.paused = False
         self._messages: dict[str, BaseMessageChunk | Any] = {}
+        self._complete: set[str] = set()
+        """Ids of the messages announced `messages/complete` in this run."""
 
     @property
     def graph_modes(self) -> list[str]:
@@ -130,6 +137,9 @@ class StreamTranslator:
         """Handle one chunk of the graph's stream."""
         if mode == "values" and not ns:
             self.values = chunk
+            self._completed(chunk)
+        if mode in ("debug", "checkpoints"):
+            chunk = _with_checkpoints(mode, chunk)
         if mode == "updates" and isinstance(chunk, dict) and INTERRUPT in chunk and not ns:
             self.paused = True
             self.interrupts.extend(chunk[INTERRUPT])
@@ -157,7 +167,39 @@ class StreamTranslator:
         if isinstance(message, BaseMessageChunk):
             self.events.emit("messages/partial", [merged])
         else:
+            self._complete.add(message.id)
             self.events.emit("messages/complete", [message_chunk_to_message(merged)])
+
+    def _completed(self, values: Any) -> None:
+        """Announce `messages/complete` for the messages new in the state's values.
+
+        What langgraph-api's reference server does: a message is complete once a node has
+        returned it (it is then in the root graph's values), each id once per run, the
+        input's messages included; a streamed reply's partials end with it.
+        """
+        if "messages" not in self.requested or not isinstance(values, dict):
+            return
+        found = values.get("messages")
+        messages = found if isinstance(found, list) else [found] if found else []
+        new = []
+        for message in messages:
+            message_id = (
+                message.get("id") if isinstance(message, dict) else getattr(message, "id", None)
+            )
+            if isinstance(message_id, str) and message_id not in self._complete:
+                self._complete.add(message_id)
+                new.append(message)
+        if new:
+            self.events.emit("messages/complete", new)
+
+
+def _with_checkpoints(mode: str, chunk: Any) -> Any:
+    """Give a `debug` checkpoint (or a `checkpoints` chunk) `/history`'s checkpoint shape."""
+    if mode == "checkpoints" and isinstance(chunk, dict):
+        return stream_checkpoint(chunk)
+    if isinstance(chunk, dict) and chunk.get("type") == "checkpoint":
+        return {**chunk, "payload": stream_checkpoint(chunk["payload"])}
+    return chunk
 
 
 async def execute(

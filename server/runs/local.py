@@ -89,7 +89,9 @@ class LocalRun:
             outcome = await asyncio.shield(self.task)
         except (asyncio.CancelledError, Exception):  # noqa: BLE001 - only its status matters
             return "stopped"
-        return outcome.status if outcome is not None else "requeued"
+        if outcome is None:
+            return "requeued"
+        return "cancelled" if outcome.cancel_reason else outcome.status
 
     async def execute(self, events: RunEvents) -> None:
         """Run the body in the worker's task, handing its items to the client."""

@@ -266,7 +266,7 @@ class MemoryRunStore:
         run = self.runs.get(run_id)
         if run is None or run.status != "pending":
             return False
-        run.status, run.cancel_reason, run.updated_at = "cancelled", reason, now()
+        run.status, run.cancel_reason, run.updated_at = "interrupted", reason, now()
         return True
 
     async def count_pending(self) -> int:

@@ -38,8 +38,8 @@ class PatientSaver(BaseCheckpointSaver[Any]):
         # No `super().__init__()`: the serializer is the inner saver's (see `serde`).
         self.inner = inner
 
-    @property  # type: ignore[override]
-    def serde(self) -> Any:
+    @property
+    def serde(self) -> Any:  # type: ignore[override]  # the base's attribute, read-only here
         """Return the inner saver's serializer."""
         return self.inner.serde
 

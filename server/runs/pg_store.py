@@ -104,7 +104,7 @@ class PostgresRunStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def _fetch(self, query: sql.Composable, params: Any = ()) -> list[dict[str, Any]]:
+    async def _fetch(self, query: sql.SQL | sql.Composed, params: Any = ()) -> list[dict[str, Any]]:
         """Run one statement on a pooled connection; return its rows as dicts."""
         async with self.pool.connection() as connection:
             # The pool's connections already answer dicts; asking again keeps this store
@@ -113,7 +113,7 @@ class PostgresRunStore:
             await cursor.execute(query, params)
             return await cursor.fetchall() if cursor.description is not None else []
 
-    async def _changed(self, query: sql.Composable, params: Any) -> int:
+    async def _changed(self, query: sql.SQL | sql.Composed, params: Any) -> int:
         """Run one write on a pooled connection; return how many rows it changed."""
         async with self.pool.connection() as connection:
             cursor = await connection.execute(query, params)
@@ -416,7 +416,7 @@ class PostgresRunStore:
     async def cancel_pending(self, run_id: str, reason: str) -> bool:
         """Cancel a run that has not started."""
         changed = await self._changed(
-            sql.SQL("""UPDATE orca_runs SET status = 'cancelled', cancel_reason = %s,
+            sql.SQL("""UPDATE orca_runs SET status = 'interrupted', cancel_reason = %s,
             updated_at = now() WHERE run_id = %s AND status = 'pending'"""),
             (reason, run_id),
         )

@@ -1,9 +1,11 @@
 """Threads and runs as the runs API stores them, and the store every backend implements.
 
 A run row is at once the API's resource and the queue's entry: its `status` says where it
-is (pending → running → success | error | interrupted | timeout | cancelled), `worker`
-and `lease_until` say who executes it and until when, and `attempt` is the fencing token
+is (pending → running → success | error | interrupted | timeout), `worker` and
+`lease_until` say who executes it and until when, and `attempt` is the fencing token
 every write of a worker carries (a worker whose lease was taken over writes nothing).
+A cancelled run is `interrupted`, as in langgraph-api and the SDKs' `RunStatus`; its
+`cancel_reason` (`interrupt`, `rollback`) tells it from a run paused on an interrupt.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-RunStatus = Literal["pending", "running", "success", "error", "interrupted", "timeout", "cancelled"]
+RunStatus = Literal["pending", "running", "success", "error", "interrupted", "timeout"]
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 MultitaskStrategy = Literal["reject", "enqueue", "interrupt", "rollback"]
 CancelAction = Literal["interrupt", "rollback"]
 
 ACTIVE: tuple[RunStatus, ...] = ("pending", "running")
-FINAL: tuple[RunStatus, ...] = ("success", "error", "interrupted", "timeout", "cancelled")
+FINAL: tuple[RunStatus, ...] = ("success", "error", "interrupted", "timeout")
+LEGACY_CANCELLED = "cancelled"
+"""What earlier releases stored for a cancelled run; read as `interrupted`."""
 
 
 def now() -> datetime:
@@ -91,8 +95,13 @@ class RunRecord:
     result: Any = None
     """What `/wait` and `/join` answer: the final values, `__interrupt__` or `__error__`."""
     cancel_reason: str | None = None
+    """The cancel action (`interrupt`, `rollback`) of a cancelled run."""
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
+
+    def __post_init__(self) -> None:
+        if self.status == LEGACY_CANCELLED:  # a row written before runs were `interrupted`
+            self.status = "interrupted"
 
     def public(self) -> dict[str, Any]:
         """Return the run as `langgraph-sdk`'s `Run`."""
@@ -314,7 +323,7 @@ class RunStore(Protocol):
         ...
 
     async def cancel_pending(self, run_id: str, reason: str) -> bool:
-        """Mark a pending run cancelled; False when it is no longer pending."""
+        """Mark a pending run cancelled (`interrupted`); False when it is no longer pending."""
         ...
 
     async def count_pending(self) -> int:

@@ -93,18 +93,57 @@ class RunCreate(Body):
         return [mode] if isinstance(mode, str) else list(mode)
 
 
+class StateUpdateStep(Body):
+    """One update of a superstep: values (or a command) written as if `as_node` ran."""
+
+    values: Any = None
+    command: CommandBody | None = None
+    as_node: str
+
+
+class Superstep(Body):
+    """Updates applied together, as one step of the graph."""
+
+    updates: list[StateUpdateStep] = Field(min_length=1)
+
+
 class ThreadCreate(Body):
     """`POST /threads`."""
 
     thread_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     if_exists: Literal["raise", "do_nothing"] = "raise"
+    supersteps: list[Superstep] | None = None
+    """Build the new thread's history: each superstep is one checkpoint, in order (the
+    graph is the one named by `metadata.graph_id`)."""
+
+
+class ThreadPrune(Body):
+    """`POST /threads/prune`."""
+
+    thread_ids: list[str] = Field(min_length=1, max_length=1000)
+    strategy: Literal["delete", "keep_latest"] = "delete"
 
 
 class ThreadPatch(Body):
     """`PATCH /threads/{id}`."""
 
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+ThreadField = Literal[
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "metadata",
+    "config",
+    "context",
+    "status",
+    "values",
+    "interrupts",
+]
+"""What `select` may name: `langgraph-sdk`'s `ThreadSelectField` (Orca's threads have no
+`config` or `context`, so selecting those adds nothing)."""
 
 
 class ThreadSearch(Body):
@@ -118,6 +157,8 @@ class ThreadSearch(Body):
     offset: int = Field(default=0, ge=0)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at"] = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
+    select: list[ThreadField] | None = None
+    """Only these fields of each thread (`threads/search`)."""
 
 
 class StateUpdate(Body):

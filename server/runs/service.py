@@ -30,6 +30,7 @@ from server.runs.records import (
     ThreadBusy,
     ThreadExists,
     ThreadRecord,
+    ThreadStatus,
     now,
 )
 from server.runs.schema import RunCreate, checkpoint_ref
@@ -150,10 +151,8 @@ class RunsService:
     def _kwargs(
         self, body: RunCreate, graph_id: str, graph: Graph, identity: Identity
     ) -> dict[str, Any]:
-        for name in ("interrupt_before", "interrupt_after"):
-            nodes = getattr(body, name)
-            if isinstance(nodes, list) and (missing := sorted(set(nodes) - set(graph.nodes))):
-                raise RunRejected(f"{name}: no nodes {missing} in this graph")
+        # `interrupt_before/after` naming no node of this graph are accepted, as langgraph-api
+        # does (LangGraph ignores them): a generic client may send the same list to several.
         checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
         self.check_input(graph_id, body.input, identity)
         if body.command is not None and body.command.update is not None:
@@ -256,6 +255,7 @@ class RunsService:
         context: Context | None = None,
         metadata: dict[str, Any] | None = None,
         streaming: bool = False,
+        thread_claimed: bool = False,
     ) -> LocalRun:
         """Start a run that a surface (LangServe, AG-UI) executes here with its own body.
 
@@ -263,7 +263,8 @@ class RunsService:
         pending or running run refuses it (ThreadBusy: the `reject` strategy, 409).
         """
         assistant = self.assistant(graph_id)
-        await self.claim_thread(identity, thread_id, assistant)
+        if not thread_claimed:  # LangServe claims before its stream begins (for a 404 status)
+            await self.claim_thread(identity, thread_id, assistant)
         run = RunRecord(
             run_id=str(uuid.uuid4()),
             thread_id=thread_id,
@@ -356,9 +357,24 @@ class RunsService:
             if action == "rollback":
                 await self.store.delete_run(run.run_id)
             self.signals.wake_events(run.run_id)
+            await self._unbusy(run)
             return
         await self.store.request_cancel(run.run_id, action)  # outlives a missed notification
         await self.signals.publish_cancel(run.run_id, action)
+
+    async def _unbusy(self, run: RunRecord) -> None:
+        """Give a thread whose last queued run was cancelled unstarted its status back.
+
+        Queuing the run made the thread `busy`; no worker will finish it, so the status is
+        read from the thread's last checkpoint (langgraph-api makes it `idle`).
+        """
+        if await self.store.active_runs(run.thread_id):
+            return  # another run keeps it busy (and will set its status when it ends)
+        graph = self.graphs[run.graph_id]
+        snapshot = await graph.aget_state({"configurable": {"thread_id": run.thread_id}})
+        failed = any(task.error for task in snapshot.tasks)
+        status: ThreadStatus = "error" if failed else "interrupted" if snapshot.next else "idle"
+        await self.store.set_thread_state(run.thread_id, status=status)
 
     async def wait(self, run: RunRecord, task: asyncio.Task[Outcome | None] | None) -> RunRecord:
         """Wait until the run is final; return its record (its `result` is the answer)."""

@@ -91,6 +91,7 @@ async def open_runs(
             await store.delete_thread(run.thread_id, run.owner, keep_runs=True)
         if webhook := run.kwargs.get("webhook"):
             payload: dict[str, Any] = {**run.public(), "status": outcome.status}
+            payload["cancel_reason"] = cancel_reason  # a cancelled run is `interrupted`
             payload["values"] = outcome.values
             if outcome.status in ("error", "timeout"):
                 payload["error"] = outcome.result.get("__error__")

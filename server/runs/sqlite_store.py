@@ -230,7 +230,7 @@ class SqliteRunStore(SqliteThreads):
     async def cancel_pending(self, run_id: str, reason: str) -> bool:
         """Cancel a run that has not started."""
         changed = await self._changed(
-            """UPDATE orca_runs SET status = 'cancelled', cancel_reason = ?, updated_at = ?
+            """UPDATE orca_runs SET status = 'interrupted', cancel_reason = ?, updated_at = ?
             WHERE run_id = ? AND status = 'pending'""",
             (reason, stamp(now()), run_id),
         )

@@ -58,8 +58,8 @@ class SqliteThreads:
 
         async def statement(connection: Connection) -> Rows:
             cursor = await connection.execute(query, params)
-            cursor.row_factory = sqlite3.Row  # type: ignore[assignment]
-            return list(await cursor.fetchall())  # type: ignore[arg-type]
+            cursor.row_factory = sqlite3.Row
+            return list(await cursor.fetchall())
 
         return await self.db.transaction(statement, immediate=write)
 

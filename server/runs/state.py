@@ -32,6 +32,7 @@ def state_of(snapshot: StateSnapshot) -> dict[str, Any]:
         {
             "id": task.id,
             "name": task.name,
+            "path": jsonable(task.path),
             "error": None if task.error is None else str(task.error),
             "interrupts": jsonable(task.interrupts),
             "checkpoint": checkpoint_of(task.state) if isinstance(task.state, dict) else None,
@@ -50,6 +51,39 @@ def state_of(snapshot: StateSnapshot) -> dict[str, Any]:
         "tasks": tasks,
         "interrupts": jsonable(list(snapshot.interrupts)),
     }
+
+
+def public_config(config: Any) -> Any:
+    """Return a config without LangGraph's `__`-prefixed configurable keys and callbacks."""
+    if not isinstance(config, dict) or not isinstance(config.get("configurable"), dict):
+        return config
+    configurable = {k: v for k, v in config["configurable"].items() if not k.startswith("__")}
+    return {**{k: v for k, v in config.items() if k != "callbacks"}, "configurable": configurable}
+
+
+def stream_checkpoint(payload: dict[str, Any]) -> dict[str, Any]:
+    """Return a streamed checkpoint (`debug`, `checkpoints`) with `/history`'s checkpoints.
+
+    langgraph-api adds `checkpoint` and `parent_checkpoint` (the `Checkpoint` objects of
+    `ThreadState`) to the raw `config`/`parent_config`, and a `checkpoint` to each task
+    whose `state` is a subgraph's config, so a client can match the stream to `/history`.
+    """
+    return {
+        **payload,
+        "config": public_config(payload.get("config")),
+        "parent_config": public_config(payload.get("parent_config")),
+        "checkpoint": checkpoint_of(payload.get("config")),
+        "parent_checkpoint": checkpoint_of(payload.get("parent_config")),
+        "tasks": [_with_checkpoint(task) for task in payload.get("tasks") or []],
+    }
+
+
+def _with_checkpoint(task: Any) -> Any:
+    """Give a streamed task whose `state` is a subgraph's config that config's checkpoint."""
+    if not isinstance(task, dict) or not isinstance(task.get("state"), dict):
+        return task
+    state = public_config(task["state"])
+    return {**task, "state": state, "checkpoint": checkpoint_of(state)}
 
 
 def thread_config(thread_id: str, checkpoint: dict[str, Any] | None = None) -> RunnableConfig:

@@ -27,7 +27,11 @@ log = logging.getLogger("orca.runs")
 
 HEARTBEAT = b": heartbeat\n\n"
 """The keepalive comment langgraph-api sends; SSE parsers skip comment lines."""
-ALWAYS = {"metadata", "error", END}
+ALWAYS = {"metadata", "error"}
+FROM_THE_START = "-1"
+"""The `Last-Event-ID` that asks for the whole stream (`@langchain/langgraph-sdk`'s
+`joinStream(..., {lastEventId: "-1"})`, which `useStream` sends when it re-attaches to a run
+after a page reload); Orca's ids start at 1, so it is `after=0`."""
 
 
 def json_response(
@@ -38,13 +42,15 @@ def json_response(
 
 
 def last_event_id(request: Request) -> int:
-    """Return the `Last-Event-ID` header as a seq (0 when absent); 400 when malformed."""
+    """Return the `Last-Event-ID` header as a seq (0 when absent or `-1`); 400 when malformed."""
     raw = request.headers.get("last-event-id", "").strip()
-    if not raw:
+    if not raw or raw == FROM_THE_START:
         return 0
     if not raw.isdigit():
         raise HTTPException(
-            400, f"Last-Event-ID must be an event id sent by this stream, got {raw!r}"
+            400,
+            f"Last-Event-ID must be an event id sent by this stream (or -1 for all of it), "
+            f"got {raw!r}",
         )
     return int(raw)
 
@@ -66,7 +72,14 @@ def parse_modes(raw: list[str] | None) -> set[str] | None:
 
 
 def wanted(event: StoredEvent, modes: set[str] | None) -> bool:
-    """Return whether a reader that asked for `modes` gets this event."""
+    """Return whether a reader that asked for `modes` gets this event.
+
+    Never the log's `end`: it tells readers here that the run is over, but langgraph-api
+    sends no such event, so clients never see it (the stream just closes, and the SDK asks
+    the run's status, which is final by then: the `end` is stored with the outcome).
+    """
+    if event.event == END:
+        return False
     if modes is None or event.event in ALWAYS:
         return True
     mode = event.event.split("|", 1)[0].split("/", 1)[0]
@@ -106,7 +119,7 @@ def sse_response(
     on_disconnect: Callable[[], Awaitable[None]] | None,
     headers: dict[str, str],
 ) -> StreamingResponse:
-    """Stream the run's events after `after` (with heartbeats) until its `end`."""
+    """Stream the run's events after `after` (with heartbeats) until its `end` (not sent)."""
 
     async def body() -> AsyncIterator[bytes]:
         finished = False

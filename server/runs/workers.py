@@ -38,6 +38,7 @@ from server.runs.records import (
     RunStore,
     StoredEvent,
     ThreadOutcome,
+    ThreadStatus,
 )
 from server.runs.signals import Signals
 
@@ -49,7 +50,14 @@ AfterRun = Callable[[RunRecord, Outcome, str | None], Awaitable[None]]
 BeforeFinish = Callable[[RunRecord], Awaitable[None]]
 """Called before a rolled-back run is recorded (and its thread freed): drops its writes."""
 
-THREAD_STATUS = {"success": "idle", "cancelled": "idle", "timeout": "error", "error": "error"}
+THREAD_STATUS: dict[str, ThreadStatus] = {
+    "success": "idle",
+    "interrupted": "idle",
+    "timeout": "error",
+    "error": "error",
+}
+"""A thread's status after its run ended; a run paused on an interrupt leaves it
+`interrupted` instead (an `interrupted` run that is not paused was cancelled)."""
 
 
 class RunWorkers:
@@ -181,7 +189,9 @@ class RunWorkers:
             if action == "requeue":
                 await self._release(run, events)
                 return None
-            outcome = Outcome("cancelled", {"__error__": {"error": "Cancelled", "message": action}})
+            # `interrupted`, as langgraph-api says; the action stays in `cancel_reason`.
+            cancelled = {"__error__": {"error": "Cancelled", "message": action}}
+            outcome = Outcome("interrupted", cancelled, cancel_reason=action)
             return await self._record(run, events, outcome, lease, cancel_reason=action)
         except TimeoutError:
             outcome = Outcome("timeout", {"__error__": failure(TimeoutError("run timed out"))})

@@ -32,7 +32,7 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from nodes.agent_tools import REJECTED, SAVE_NOTE, SEARCH
+from graphs.agent.tools import REJECTED, SAVE_NOTE, SEARCH
 from nodes.catalog import ModelCatalog
 from server.settings import Settings
 

@@ -107,3 +107,49 @@ async def test_a_thread_started_anywhere_reads_and_continues_everywhere(
         run["kwargs"].get("surface", "runs") for run in await sdk.runs.list(thread_id)
     )
     assert surfaces == sorted(SURFACES)
+
+
+async def test_another_client_joins_an_agui_run_through_the_runs_api(
+    server: str, sdk: LangGraphClient
+) -> None:
+    thread_id = f"joined-{Path(server).name.replace(':', '-')}"
+    await say("agui", server, sdk, thread_id, "hello, who joins?")
+    (run,) = await sdk.runs.list(thread_id)
+    parts = [
+        part
+        async for part in sdk.runs.join_stream(
+            thread_id, run["run_id"], stream_mode=["events", "values"]
+        )
+    ]
+    kinds = {part.event for part in parts}
+    assert {"metadata", "events", "values"} <= kinds, kinds
+    streamed = [
+        p.data for p in parts if p.event == "events" and p.data["event"] == "on_chat_model_stream"
+    ]
+    assert streamed, "the model's tokens are in the run's event log"
+    final = [p.data for p in parts if p.event == "values"][-1]
+    assert [m["content"] for m in final["messages"] if m["type"] == "human"] == [
+        "hello, who joins?"
+    ]
+
+
+async def test_the_embedded_default_keeps_a_thread_across_a_restart(tmp_path: Path) -> None:
+    settings = runs_settings(tmp_path / "var", None)
+    thread_id = "restarted"
+    with served(settings) as url:
+        async with get_client(url=url) as sdk:
+            await say("agui", url, sdk, thread_id, "before the restart")
+    with served(settings) as url:
+        async with get_client(url=url) as sdk:
+            assert said(await sdk.threads.get_state(thread_id)) == ["before the restart"]
+            found = await sdk.threads.search(metadata={"graph_id": "agent"})
+            assert [thread["thread_id"] for thread in found] == [thread_id]
+            await say("langserve", url, sdk, thread_id, "after, on LangServe")
+            await say("runs", url, sdk, thread_id, "after, on the runs API")
+            assert said(await sdk.threads.get_state(thread_id)) == [
+                "before the restart",
+                "after, on LangServe",
+                "after, on the runs API",
+            ]
+            assert len(await sdk.threads.get_history(thread_id, limit=100)) > 3
+            assert [r["status"] for r in await sdk.runs.list(thread_id)] == ["success"] * 3

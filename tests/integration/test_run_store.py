@@ -216,10 +216,10 @@ async def test_runs_are_read_by_owner_thread_and_status(store: RunStore) -> None
     assert not await store.cancel_pending(old.run_id, "user")
     cancelled = await store.get_run(old.run_id)
     assert cancelled is not None and (cancelled.status, cancelled.cancel_reason) == (
-        "cancelled",
+        "interrupted",
         "user",
     )
-    listed = await store.list_runs("t1", limit=10, offset=0, status="cancelled")
+    listed = await store.list_runs("t1", limit=10, offset=0, status="interrupted")
     assert [r.run_id for r in listed] == [old.run_id]
     assert [r.run_id for r in await store.runs_with_status("alice", ("pending",))] == [new.run_id]
     await store.delete_run(new.run_id)
@@ -379,7 +379,7 @@ async def test_a_cancel_asked_for_a_running_run_waits_for_its_worker(store: RunS
     assert await store.cancel_requested(run.run_id) is None
     await store.request_cancel(run.run_id, "rollback")
     assert await store.cancel_requested(run.run_id) == "rollback"
-    assert await store.finish_run(run.run_id, "w1", 1, status="cancelled", result=None)
+    assert await store.finish_run(run.run_id, "w1", 1, status="interrupted", result=None)
     assert await store.cancel_requested(run.run_id) is None  # not running any more
 
 

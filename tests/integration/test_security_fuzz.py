@@ -27,7 +27,12 @@ from tests.doubles.embedder import fake_embedder
 from tests.support import fake_models, live_server
 from tests.unit.server.test_openapi_fuzz import MODES, fuzz
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # The server runs in a thread of this process, and its own use of `random` (retry
+    # jitter, ids) between a strategy's draws looks to Hypothesis like a strategy using it.
+    pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies"),
+]
 
 EXAMPLES = 3
 

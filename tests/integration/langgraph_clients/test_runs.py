@@ -65,14 +65,16 @@ async def is_gone(client: LangGraphClient, thread_id: str, run_id: str) -> bool:
 
 
 # Cancelling -----------------------------------------------------------------------
-async def test_a_cancelled_run_is_cancelled_and_keeps_what_it_checkpointed(
+async def test_a_cancelled_run_is_interrupted_and_keeps_what_it_checkpointed(
     client: LangGraphClient,
 ) -> None:
     thread_id = await new_thread(client)
     with held() as label:
         run = await start_held(client, thread_id, label)
         await client.runs.cancel(thread_id, run["run_id"], wait=True)
-        assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "cancelled"
+        cancelled = await client.runs.get(thread_id, run["run_id"])
+        # `interrupted`, the SDK's `RunStatus` for it; the reason says it was a cancel.
+        assert (cancelled["status"], cancelled["cancel_reason"]) == ("interrupted", "interrupt")
     assert (await client.threads.get(thread_id))["status"] == "idle"
     assert (await client.threads.get_state(thread_id))["values"]["log"] == [f"{label}:begin"]
 
@@ -103,11 +105,11 @@ async def test_cancelling_every_pending_run_leaves_the_running_one(
         queued = await client.runs.create(thread_id, "gated", input={"label": "queued"})
         assert queued["status"] == "pending"
         await client.runs.cancel_many(status="pending")
-        assert (await client.runs.get(thread_id, queued["run_id"]))["status"] == "cancelled"
+        assert (await client.runs.get(thread_id, queued["run_id"]))["status"] == "interrupted"
         assert (await client.runs.get(thread_id, running["run_id"]))["status"] == "running"
     final = await client.runs.join(thread_id, running["run_id"])
     assert final["log"] == [f"{label}:begin", f"{label}:done"]
-    assert (await client.runs.get(thread_id, queued["run_id"]))["status"] == "cancelled"
+    assert (await client.runs.get(thread_id, queued["run_id"]))["status"] == "interrupted"
 
 
 # Multitask strategies on a busy thread ---------------------------------------------
@@ -156,7 +158,8 @@ async def test_interrupt_cancels_the_first_run_and_completes_the_second(
 ) -> None:
     thread_id, label, first, _, final = await second_run_over_a_held_one(client, "interrupt")
     assert final["log"] == [f"{label}:begin", "second:begin", "second:done"]
-    assert (await client.runs.get(thread_id, first["run_id"]))["status"] == "cancelled"
+    cancelled = await client.runs.get(thread_id, first["run_id"])
+    assert (cancelled["status"], cancelled["cancel_reason"]) == ("interrupted", "interrupt")
 
 
 async def test_rollback_deletes_the_first_run_and_completes_the_second(
@@ -211,7 +214,7 @@ async def test_a_raw_client_resumes_at_the_location_with_last_event_id(server: s
                 seen += [e async for e in sse_lines(rest)]
     events = [e for e in seen if isinstance(e, SseEvent)]
     assert [e.id for e in events] == list(range(1, len(events) + 1))
-    assert [e.event for e in events] == ["metadata", "custom", "custom", "custom", "end"]
+    assert [e.event for e in events] == ["metadata", "custom", "custom", "custom"]
 
 
 # Ownership -------------------------------------------------------------------------
@@ -320,4 +323,4 @@ async def test_a_slow_stream_sends_heartbeat_comments(keepalive_server: str) -> 
                         release(label)
     events = [e.event for e in seen if isinstance(e, SseEvent)]
     assert ": heartbeat" in seen
-    assert events == ["metadata", "custom", "custom", "custom", "end"]
+    assert events == ["metadata", "custom", "custom", "custom"]

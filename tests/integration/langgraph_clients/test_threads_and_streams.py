@@ -105,11 +105,19 @@ def check_updates(parts: list[StreamPart]) -> None:
 
 def check_messages(parts: list[StreamPart]) -> None:
     events = {p.event for p in parts}
-    assert {"messages/metadata", "messages/partial"} <= events
+    assert events == {"metadata", "messages/metadata", "messages/partial", "messages/complete"}
     metadata = next(p.data for p in parts if p.event == "messages/metadata")
     assert next(iter(metadata.values()))["metadata"]["langgraph_node"] == "agent"
-    partial = [p.data[0]["content"] for p in parts if p.event == "messages/partial"]
-    assert partial[0] == "Scripted" and partial[-1] == ANSWER[1]
+    partial = [p.data[0] for p in parts if p.event == "messages/partial"]
+    assert partial[0]["content"] == "Scripted" and partial[-1]["content"] == ANSWER[1]
+    # Each message once, when a node has returned it (the reference server's rule): the
+    # question, then the reply its partials built, with the same id and content.
+    complete = [m for p in parts if p.event == "messages/complete" for m in p.data]
+    assert [(m["type"], m["content"]) for m in complete] == [
+        ("human", ANSWER[0]),
+        ("ai", ANSWER[1]),
+    ]
+    assert complete[-1]["id"] == partial[-1]["id"] and parts[-1].event == "messages/complete"
 
 
 def check_messages_tuple(parts: list[StreamPart]) -> None:
@@ -176,7 +184,7 @@ async def test_every_stream_mode_streams_what_the_sdk_expects(
         )
     ]
     assert parts[0].event == "metadata" and parts[0].data["run_id"]
-    assert parts[-1].event == "end"  # else the SDK asks the run and may reconnect
+    assert "end" not in {p.event for p in parts}  # langgraph-api sends none: the stream closes
     assert [p.id for p in parts] == [str(n) for n in range(1, len(parts) + 1)]
     MODES[mode](parts)
 
@@ -331,10 +339,10 @@ async def test_a_finished_run_is_rejoined_in_the_modes_asked_for(client: LangGra
     both = client.runs.join_stream(thread_id, run["run_id"], stream_mode=["custom", "updates"])
     assert [p.event async for p in both] == GATED_UPDATES_AND_CUSTOM
     custom = client.runs.join_stream(thread_id, run["run_id"], stream_mode="custom")
-    assert [p.event async for p in custom] == ["metadata", "custom", "custom", "custom", "end"]
+    assert [p.event async for p in custom] == ["metadata", "custom", "custom", "custom"]
     # The thread's stream defaults to `run_modes`: what the run streams.
     thread_events = [p.event async for p in await client.threads.join_stream(thread_id)]
-    assert thread_events.count("values") == 3 and thread_events[-1] == "end"
+    assert thread_events.count("values") == 3 and "end" not in thread_events
 
 
 async def test_stateless_runs_wait_and_stream_without_a_thread(client: LangGraphClient) -> None:
@@ -343,8 +351,8 @@ async def test_stateless_runs_wait_and_stream_without_a_thread(client: LangGraph
         "echo: alone",
     ]
     parts = [part async for part in client.runs.stream(None, "echo", input=user("alone"))]
-    assert [p.event for p in parts] == ["metadata", "values", "values", "end"]
-    assert texts(parts[-2].data) == ["alone", "echo: alone"]
+    assert [p.event for p in parts] == ["metadata", "values", "values"]
+    assert texts(parts[-1].data) == ["alone", "echo: alone"]
 
 
 def test_a_stateless_run_waits_with_the_sync_client(sync_client: SyncLangGraphClient) -> None:

@@ -4,7 +4,7 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from graphs.deps import GraphDeps
-from nodes.chunking import ChunkBudget
+from graphs.ingest.chunking import ChunkBudget
 from tests.support import fake_catalog
 from tools.knowledge_base import KnowledgeBase
 

@@ -2,13 +2,19 @@
 
 from typing import Any
 
+import pytest
 from langchain_core.language_models import FakeListChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 
 from graphs.agent.graph import build_graph
+from graphs.agent.nodes import (
+    LONG_THREAD_MESSAGES,
+    LONG_TURN_CHARS,
+    choose_model,
+    route_after_agent,
+)
 from graphs.context import Context
 from graphs.deps import GraphDeps
-from nodes.agent import LONG_THREAD_MESSAGES, LONG_TURN_CHARS, choose_model, route_after_agent
 from nodes.catalog import ModelCatalog
 from tests.support import fake_catalog
 
@@ -35,6 +41,13 @@ def test_tool_calls_are_routed_by_who_runs_them() -> None:
     assert route("save_note") == "approve"
     assert route("search_knowledge_base", "save_note") == "approve"
     assert route("show_banner", frontend=("show_banner",)) == "__end__"
+
+
+def test_routing_refuses_a_thread_that_does_not_end_with_the_model() -> None:
+    # The `agent` node always appends the model's message; anything else is a bug.
+    for messages in ([], [HumanMessage("hello")]):
+        with pytest.raises(ValueError, match="should end with the model's message"):
+            route_after_agent({"messages": messages})
 
 
 async def test_a_model_without_tool_calling_answers_from_retrieved_passages(tmp_path) -> None:  # type: ignore[no-untyped-def]

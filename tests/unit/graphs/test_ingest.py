@@ -6,7 +6,7 @@ import pytest
 from graphs.context import Context
 from graphs.deps import GraphDeps
 from graphs.ingest.graph import build_graph
-from nodes.ingest import text_source
+from graphs.ingest.nodes import text_source
 from tests.support import CORPUS, sent_files
 from tools.files import PathRefused
 

@@ -26,6 +26,20 @@ async def test_no_origins_configured_means_no_cors_headers(settings: Settings) -
     assert not any(name.startswith("access-control-") for name in options.headers)
 
 
+async def test_a_page_may_rejoin_a_stream_with_last_event_id(settings: Settings) -> None:
+    settings = settings.model_copy(update={"cors_origins": [APP_ORIGIN]})
+    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
+    asked = {
+        "Origin": APP_ORIGIN,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "last-event-id",
+    }
+    async with serving(app) as client:
+        allowed = await client.options("/threads/t/runs/r/stream", headers=asked)
+    assert allowed.status_code == 200
+    assert "last-event-id" in allowed.headers["access-control-allow-headers"].lower()
+
+
 async def test_a_configured_origin_may_call_and_read_the_ids_and_waits(settings: Settings) -> None:
     settings = settings.model_copy(update={"cors_origins": [APP_ORIGIN], "rate_limit": "1/hour"})
     app = create_app(settings, models=fake_models(), embedder=fake_embedder())
@@ -42,6 +56,7 @@ async def test_a_configured_origin_may_call_and_read_the_ids_and_waits(settings:
     assert first.headers["access-control-allow-origin"] == APP_ORIGIN
     exposed = first.headers["access-control-expose-headers"].lower()
     assert "x-request-id" in exposed and "retry-after" in exposed
+    assert "content-location" in exposed  # the JS SDK's run id, for useStream to re-attach
     # A refusal is readable by the page too: CORS wraps the rate limiter's 429.
     assert limited.status_code == 429
     assert limited.headers["access-control-allow-origin"] == APP_ORIGIN

@@ -78,6 +78,11 @@ def test_a_client_that_hangs_up_gives_its_slot_back(settings: Settings) -> None:
             body = run_input(thread, [user("hi")])
             with client.stream("POST", "/agui/agent", json=body) as response:
                 assert response.status_code == 200
-                next(line for line in response.iter_lines() if "RUN_STARTED" in line)
-                assert slots.open_for(CALLER) == 1
+                lines = response.iter_lines()
+                seen = [next(lines)]
+                while "RUN_STARTED" not in seen[-1]:
+                    seen.append(next(lines))
+                # While this stream is open (its model stalls), the caller's one slot is taken.
+                other = client.post("/agui/agent", json=run_input(f"{thread}-x", [user("hi")]))
+                assert other.status_code == 429, (other.status_code, other.text[:300], seen)
             asyncio.run(eventually(lambda: slots.open_for(CALLER) == 0))

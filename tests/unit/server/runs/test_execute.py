@@ -1,8 +1,11 @@
-"""The run config and command a run's body turns into."""
+"""The run config and command a run's body turns into, and the events its chunks become."""
 
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langgraph.types import Send
 
-from server.runs.execute import command_from, run_config
+from server.runs.execute import StreamTranslator, command_from, run_config
 from server.runs.records import RunRecord
 
 
@@ -65,3 +68,70 @@ def test_commands_map_resume_update_and_goto_sends() -> None:
     assert command.update == [("k", 1)]
     assert command.goto == Send("n", {})
     assert command_from({"goto": ["a", {"node": "b", "input": 2}]}).goto == ["a", Send("b", 2)]
+
+
+class Emitted:
+    """What a translator emits, in order (a stand-in for a run's event log)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def emit(self, event: str, data: Any) -> None:
+        self.events.append((event, data))
+
+
+def translator(*modes: str) -> tuple[StreamTranslator, Emitted]:
+    emitted = Emitted()
+    return StreamTranslator(list(modes), False, emitted), emitted  # type: ignore[arg-type]
+
+
+def test_a_streamed_reply_ends_with_messages_complete_once_it_is_in_the_state() -> None:
+    read, emitted = translator("messages")
+    question = HumanMessage("hi", id="h-1")
+    read.take((), "values", {"messages": [question]})
+    for token in ("Hel", "lo"):
+        read.take((), "messages", (AIMessageChunk(token, id="a-1"), {"langgraph_node": "agent"}))
+    reply = AIMessage("Hello", id="a-1")
+    read.take((), "values", {"messages": [question, reply]})
+    read.take((), "values", {"messages": [question, reply]})  # each message once per run
+    assert [name for name, _ in emitted.events] == [
+        "messages/complete",
+        "messages/metadata",
+        "messages/partial",
+        "messages/partial",
+        "messages/complete",
+    ]
+    assert emitted.events[0][1] == [question]
+    assert emitted.events[3][1][0].content == "Hello"
+    assert emitted.events[4][1] == [reply]
+
+
+def test_values_alone_announce_no_messages() -> None:
+    read, emitted = translator("values")
+    read.take((), "values", {"messages": [HumanMessage("hi", id="h-1")]})
+    assert [name for name, _ in emitted.events] == ["values"]
+
+
+def test_debug_checkpoints_carry_the_checkpoints_history_shows() -> None:
+    read, emitted = translator("debug")
+    config = {"configurable": {"thread_id": "t-1", "checkpoint_ns": "", "checkpoint_id": "c-2"}}
+    parent = {"configurable": {"thread_id": "t-1", "checkpoint_ns": "", "checkpoint_id": "c-1"}}
+    inner = {"configurable": {"thread_id": "t-1", "checkpoint_ns": "inner:x", "__pregel_y": 1}}
+    payload = {
+        "config": config,
+        "parent_config": parent,
+        "values": {},
+        "metadata": {"step": 1},
+        "next": ["inner"],
+        "tasks": [{"id": "x", "name": "inner", "interrupts": [], "state": inner}],
+    }
+    read.take((), "debug", {"type": "checkpoint", "step": 1, "payload": payload})
+    [(name, data)] = emitted.events
+    shown = data["payload"]
+    assert name == "debug" and data["type"] == "checkpoint"
+    assert shown["checkpoint"] == {**config["configurable"], "checkpoint_map": None}
+    assert shown["parent_checkpoint"]["checkpoint_id"] == "c-1"
+    assert shown["config"] == config  # kept, as langgraph-api keeps it
+    [task] = shown["tasks"]
+    assert task["checkpoint"]["checkpoint_ns"] == "inner:x"
+    assert "__pregel_y" not in task["state"]["configurable"]

@@ -32,6 +32,9 @@ def request_with(headers: dict[str, str]) -> Request:
 def test_last_event_id_is_a_seq_or_a_400() -> None:
     assert last_event_id(request_with({})) == 0
     assert last_event_id(request_with({"Last-Event-ID": "17"})) == 17
+    assert last_event_id(request_with({"Last-Event-ID": "-1"})) == 0  # the JS SDK's "all"
+    with pytest.raises(HTTPException):
+        last_event_id(request_with({"Last-Event-ID": "-2"}))
     with pytest.raises(HTTPException) as refused:
         last_event_id(request_with({"Last-Event-ID": "1700000000-0"}))
     assert refused.value.status_code == 400
@@ -54,12 +57,13 @@ def test_modes_come_repeated_or_as_a_json_array() -> None:
         ("messages/partial", {"messages"}, True),
         ("messages", {"messages-tuple"}, True),
         ("metadata", {"values"}, True),
-        ("end", {"values"}, True),
+        ("end", {"values"}, False),
+        ("end", None, False),
         ("error", {"custom"}, True),
     ],
 )
-def test_a_reader_gets_its_modes_and_always_metadata_error_and_end(
-    event: str, modes: set[str], shown: bool
+def test_a_reader_gets_its_modes_and_always_metadata_and_error_never_end(
+    event: str, modes: set[str] | None, shown: bool
 ) -> None:
     assert wanted(StoredEvent(1, event, b"{}"), modes) is shown
 
@@ -121,3 +125,26 @@ async def test_a_wait_whose_store_stayed_away_answers_an_error_result_not_a_cut(
     answer = orjson.loads(body)  # leading newlines are JSON whitespace
     assert answer["__error__"]["error"] == "RunStoreUnavailable"
     assert "/join" in answer["__error__"]["message"]
+
+
+async def test_a_stream_stops_at_the_logs_end_without_sending_it() -> None:
+    store = FlakyStore()
+    events = [StoredEvent(1, "metadata", b"{}"), StoredEvent(2, "values", b"{}")]
+    await store.append_events("run-1", [*events, StoredEvent(3, "end", b"")])
+    log = EventLog(store, Signals(), poll_s=0.05)
+
+    async def is_active() -> bool:
+        return True  # it would be followed for ever without its `end`
+
+    response = sse_response(
+        log,
+        "run-1",
+        after=0,
+        modes=None,
+        keepalive_s=5,
+        is_active=is_active,
+        on_disconnect=None,
+        headers={},
+    )
+    body = await asyncio.wait_for(body_of(response), 5)
+    assert body == b"".join(frame(event) for event in events)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Awaitable
 
 from langgraph.runtime import Runtime
 
 from graphs.context import Context
 from graphs.deps import GraphDeps
-from nodes.chunking import Chunker
+from graphs.ingest.chunking import Chunker
+from graphs.ingest.state import Document, IngestOutput, IngestState, PendingChunk
+from nodes.node import Node, StateOnlyNode
 from tools.files import PathRefused, read_text, readable_files
 from tools.knowledge_base import Chunk
 
@@ -19,10 +21,10 @@ def text_source(text: str) -> str:
     return "text:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def make_load(deps: GraphDeps) -> Any:
+def make_load(deps: GraphDeps) -> Node[IngestState, dict[str, list[Document]]]:
     """Return the `load` node, which reads server paths only inside `deps.ingest_roots`."""
 
-    def load(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+    def load(state: IngestState, runtime: Runtime[Context]) -> dict[str, list[Document]]:
         """Read sent files, raw texts and server files into documents `{source, text}`.
 
         Server paths are read only for a run whose caller may (`context.server_files`) and
@@ -33,7 +35,7 @@ def make_load(deps: GraphDeps) -> Any:
         Raises:
             PathRefused: a path the run may not read, or a file that is not UTF-8 text.
         """
-        documents = [
+        documents: list[Document] = [
             {"source": str(file["source"]), "text": str(file["text"])}
             for file in state.get("files", [])
         ]
@@ -41,7 +43,9 @@ def make_load(deps: GraphDeps) -> Any:
             {"source": text_source(text), "text": text} for text in state.get("texts", [])
         ]
         paths = list(state.get("paths", []))
-        if paths and not (runtime.context and runtime.context.server_files):
+        # Typed `Context`, but None when a run passes no context: that run reads no files.
+        context: Context | None = runtime.context
+        if paths and (context is None or not context.server_files):
             raise PathRefused(
                 "reading files on the server's disk needs the admin scope; send the "
                 "documents' contents instead, e.g. with `orca ingest PATH`"
@@ -53,17 +57,17 @@ def make_load(deps: GraphDeps) -> Any:
     return load
 
 
-def make_split(deps: GraphDeps) -> Any:
+def make_split(deps: GraphDeps) -> StateOnlyNode[IngestState, dict[str, list[PendingChunk]]]:
     """Return the `split` node, cutting chunks within the deps' chunk budget."""
     chunker = Chunker(deps.chunk_budget)
 
-    def split(state: dict[str, Any]) -> dict[str, Any]:
+    def split(state: IngestState) -> dict[str, list[PendingChunk]]:
         """Cut each document into overlapping chunks, numbered within the document.
 
         Synchronous on purpose: counting tokens is CPU work, which LangGraph runs in a
         worker thread, off the event loop.
         """
-        chunks = []
+        chunks: list[PendingChunk] = []
         for document in state["documents"]:
             pieces = chunker.split_source(document["source"], document["text"])
             chunks.extend(
@@ -75,10 +79,12 @@ def make_split(deps: GraphDeps) -> Any:
     return split
 
 
-def make_store(deps: GraphDeps) -> Any:
+def make_store(
+    deps: GraphDeps,
+) -> Node[IngestState, Awaitable[IngestOutput]]:
     """Return the `store` node bound to the embedding models and knowledge base."""
 
-    async def store(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+    async def store(state: IngestState, runtime: Runtime[Context]) -> IngestOutput:
         """Embed every chunk in batches, then upsert them all and prune stale chunks.
 
         All vectors are computed before the first write, so a failing embedding model

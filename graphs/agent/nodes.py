@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages.tool import ToolCall
+from langchain_core.tools import BaseTool
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from graphs.agent.prompts import GROUNDED_PROMPT, SYSTEM_PROMPT
+from graphs.agent.state import AgentState
+from graphs.agent.tools import NEEDS_APPROVAL, SAVE_NOTE, backend_tools, rejected_tool, search
 from graphs.context import Context
 from graphs.deps import GraphDeps
-from nodes.agent_tools import NEEDS_APPROVAL, SAVE_NOTE, backend_tools, rejected_tool, search
 from nodes.fallback import SECONDARY, with_fallback
 from nodes.generate import format_passages
+from nodes.node import Node
+from nodes.state import Source
 
 log = logging.getLogger("orca")
+
+AgentNode = Node[AgentState, Awaitable[AgentState]]
+"""A node of the agent graph: it returns the keys of the state it changes."""
 LONG_TURN_CHARS = 2000
 """A turn whose user message is longer than this goes to LLM-02."""
 LONG_THREAD_MESSAGES = 24
@@ -40,10 +49,10 @@ def choose_model(messages: list[AnyMessage], requested: str) -> str:
     return requested
 
 
-def make_route_model() -> Any:
-    """Return the `route_model` node."""
+def make_route_model() -> AgentNode:
+    """Return the `route_model` node (a node, not a router: it records, the edge is fixed)."""
 
-    async def route_model(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+    async def route_model(state: AgentState, runtime: Runtime[Context]) -> AgentState:
         """Record which model this turn goes to."""
         messages = list(state.get("messages") or [])
         return {"route": choose_model(messages, runtime.context.chat_model)}
@@ -51,10 +60,10 @@ def make_route_model() -> Any:
     return route_model
 
 
-def make_agent(deps: GraphDeps) -> Any:
+def make_agent(deps: GraphDeps) -> AgentNode:
     """Return the `agent` node: one model call, falling back to the other LLM on failure."""
 
-    async def agent(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+    async def agent(state: AgentState, runtime: Runtime[Context]) -> AgentState:
         """Call the routed model with the backend and frontend tools bound."""
         primary = state.get("route") or runtime.context.chat_model
         update, _ = await with_fallback(
@@ -65,12 +74,13 @@ def make_agent(deps: GraphDeps) -> Any:
     return agent
 
 
-async def _answer(
-    deps: GraphDeps, context: Context, state: dict[str, Any], alias: str
-) -> dict[str, Any]:
+async def _answer(deps: GraphDeps, context: Context, state: AgentState, alias: str) -> AgentState:
     model: BaseChatModel = deps.models.chat_model(alias)
     messages = list(state.get("messages") or [])
-    tools = [*backend_tools(deps, context).values(), *_frontend_tools(state)]
+    tools: list[BaseTool | dict[str, Any]] = [
+        *backend_tools(deps, context).values(),
+        *_frontend_tools(state),
+    ]
     try:
         bound = model.bind_tools(tools)
     except NotImplementedError:
@@ -85,7 +95,7 @@ async def _grounded_answer(
     model: BaseChatModel,
     messages: list[AnyMessage],
     alias: str,
-) -> dict[str, Any]:
+) -> AgentState:
     """Answer without tools (e.g. the small local model): retrieve first, then answer."""
     question = next((str(m.content) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
     sources = await search(deps, context, question) if question else []
@@ -94,7 +104,7 @@ async def _grounded_answer(
     return {"messages": [reply], "model": alias, "sources": sources}
 
 
-def _frontend_tools(state: dict[str, Any]) -> list[dict[str, Any]]:
+def _frontend_tools(state: AgentState) -> list[dict[str, Any]]:
     """Return the client's tools in OpenAI function form, for `bind_tools`."""
     return [
         {
@@ -110,10 +120,14 @@ def _frontend_tools(state: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def route_after_agent(state: dict[str, Any]) -> Literal["tools", "approve", "__end__"]:
-    """Send backend tool calls to `tools` or `approve`; end for answers and frontend tools."""
-    last = (state.get("messages") or [None])[-1]
-    calls = last.tool_calls if isinstance(last, AIMessage) else []
+def route_after_agent(state: AgentState) -> Literal["tools", "approve", "__end__"]:
+    """Send backend tool calls to `tools` or `approve`; end for answers and frontend tools.
+
+    Raises:
+        ValueError: when the last message is not the model's (the `agent` node always
+            appends one, so anything else is a bug or a state edited by hand).
+    """
+    calls = _last_tool_calls(state)
     if not calls:
         return "__end__"
     frontend = {tool.get("name") for tool in state.get("tools") or [] if isinstance(tool, dict)}
@@ -124,15 +138,28 @@ def route_after_agent(state: dict[str, Any]) -> Literal["tools", "approve", "__e
     return "tools"
 
 
-def make_tools(deps: GraphDeps) -> Any:
+def _last_tool_calls(state: AgentState) -> list[ToolCall]:
+    """Return the tool calls of the model's last message.
+
+    Raises:
+        ValueError: when the thread does not end with a model message.
+    """
+    messages = state.get("messages") or []
+    if not messages or not isinstance(messages[-1], AIMessage):
+        last = type(messages[-1]).__name__ if messages else "nothing"
+        raise ValueError(f"the agent's thread should end with the model's message, not {last}")
+    return messages[-1].tool_calls
+
+
+def make_tools(deps: GraphDeps) -> AgentNode:
     """Return the `tools` node: run the backend tool calls of the last model message."""
 
-    async def tools(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+    async def tools(state: AgentState, runtime: Runtime[Context]) -> AgentState:
         """Run each call; tool messages take the call's id, as the stream announced it."""
         available = backend_tools(deps, runtime.context)
-        results: list[ToolMessage] = []
-        sources: list[dict[str, Any]] = []
-        for call in state["messages"][-1].tool_calls:
+        results: list[AnyMessage] = []
+        sources: list[Source] = []
+        for call in _last_tool_calls(state):
             tool = available.get(call["name"])
             if tool is None:
                 results.append(_unknown(call))
@@ -141,7 +168,7 @@ def make_tools(deps: GraphDeps) -> Any:
             message.id = call["id"]
             sources.extend(message.artifact or [])
             results.append(message)
-        update: dict[str, Any] = {"messages": results}
+        update: AgentState = {"messages": results}
         if sources:
             update["sources"] = sources
         return update
@@ -149,14 +176,14 @@ def make_tools(deps: GraphDeps) -> Any:
     return tools
 
 
-def make_approve(deps: GraphDeps) -> Any:
+def make_approve(deps: GraphDeps) -> AgentNode:
     """Return the `approve` node: ask a person before each side-effecting call."""
 
-    async def approve(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+    async def approve(state: AgentState, runtime: Runtime[Context]) -> AgentState:
         """Interrupt once per call that needs approval; run it only if approved."""
         available = backend_tools(deps, runtime.context)
-        results: list[ToolMessage] = []
-        for call in state["messages"][-1].tool_calls:
+        results: list[AnyMessage] = []
+        for call in _last_tool_calls(state):
             tool = available.get(call["name"])
             if tool is None:
                 results.append(_unknown(call))
@@ -173,7 +200,7 @@ def make_approve(deps: GraphDeps) -> Any:
     return approve
 
 
-def approval_request(call: dict[str, Any]) -> dict[str, Any]:
+def approval_request(call: ToolCall) -> dict[str, Any]:
     """Describe a tool call for a person to approve (AG-UI interrupt fields)."""
     return {
         "reason": "confirmation",
@@ -189,7 +216,7 @@ def approval_request(call: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _question(call: dict[str, Any]) -> str:
+def _question(call: ToolCall) -> str:
     """Ask in words a person reads at a glance."""
     if call["name"] == SAVE_NOTE:
         return f"Save this note to the knowledge base? “{call['args'].get('text', '')}”"
@@ -205,7 +232,7 @@ def _approved(decision: Any) -> bool:
     return decision is True
 
 
-def _unknown(call: dict[str, Any]) -> ToolMessage:
+def _unknown(call: ToolCall) -> ToolMessage:
     return ToolMessage(
         f"There is no tool named {call['name']!r}.",
         tool_call_id=call["id"],

@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 
 from graphs.context import Context
 from graphs.deps import GraphDeps
+from nodes.retrieve import search_passages
+from nodes.state import Source
 from tools.knowledge_base import Chunk
 
 SEARCH = "search_knowledge_base"
@@ -38,14 +40,9 @@ class SaveNoteArgs(BaseModel):
     text: str = Field(description="The note to save, as a complete sentence or two.")
 
 
-async def search(deps: GraphDeps, context: Context, query: str) -> list[dict[str, Any]]:
-    """Return the tenant's top-k passages for `query`."""
-    embeddings = deps.models.embedding_model(context.embedding_model)
-    vector = await embeddings.aembed_query(query)
-    passages = await deps.knowledge_base.search(
-        context.collection, context.tenant, vector, context.top_k
-    )
-    return [{"source": p.source, "text": p.text, "score": round(p.score, 6)} for p in passages]
+async def search(deps: GraphDeps, context: Context, query: str) -> list[Source]:
+    """Return the tenant's top-k passages for `query`, as the `retrieve` node finds them."""
+    return await search_passages(deps.models, deps.knowledge_base, context, query)
 
 
 async def save_note(deps: GraphDeps, context: Context, text: str) -> str:
@@ -63,7 +60,7 @@ async def save_note(deps: GraphDeps, context: Context, text: str) -> str:
 def backend_tools(deps: GraphDeps, context: Context) -> dict[str, StructuredTool]:
     """Return the backend tools of one run, by name."""
 
-    async def run_search(query: str) -> tuple[str, list[dict[str, Any]]]:
+    async def run_search(query: str) -> tuple[str, list[Source]]:
         passages = await search(deps, context, query)
         return json.dumps(passages, ensure_ascii=False), passages
 

@@ -1,6 +1,6 @@
 import pytest
 
-from nodes.chunking import ChunkBudget, Chunker
+from graphs.ingest.chunking import ChunkBudget, Chunker
 
 
 def words(text: str) -> int:
