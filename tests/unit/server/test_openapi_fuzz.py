@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import hypothesis
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
@@ -66,6 +67,9 @@ def fuzz(
         pass  # nothing to make invalid (no parameters, no body): no negative cases
 
 
+# The app's own use of `random` (retry jitter, ids) while it answers a case, between two
+# draws of Schemathesis' strategies, looks to Hypothesis like a strategy using `random`.
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var", rate_limit="", rate_limit_runs="")
     app = create_app(settings, models=fake_models(), embedder=fake_embedder())
