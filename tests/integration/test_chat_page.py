@@ -11,9 +11,6 @@ API (one of them waiting for an approval); and checks the page still chats when
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,36 +20,15 @@ from server.settings import Settings
 from tests.doubles.embedder import fake_embedder
 from tests.doubles.scripted_chat import scripted_models
 from tests.support import live_server, serving
+from tests.support_browser import browser_node, run_browser_script
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).parents[2]
-BROWSER_TESTS = ROOT / "tests" / "browser"
-SCRIPT = BROWSER_TESTS / "chat_page.mjs"
-ARTIFACT = ROOT / "var" / "test-artifacts" / "chat-page.png"
-CHROMIUM = os.environ.get("ORCA_CHROMIUM", "/usr/bin/chromium")
-
-# The script bounds each wait (20 s) and itself (150 s); this bounds the process on top.
-SCRIPT_TIMEOUT_S = 180
-NPM_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
 def node() -> str:
     """Return the node binary, with playwright-core installed beside the script."""
-    node = shutil.which("node")
-    npm = shutil.which("npm")
-    assert node and npm, "Node.js and npm are needed: apt-get install -y nodejs npm"
-    assert Path(CHROMIUM).exists(), f"Chromium is needed at {CHROMIUM}: apt-get install -y chromium"
-    if not (BROWSER_TESTS / "node_modules" / "playwright-core").is_dir():
-        # `make browser-deps` does this ahead of the suite; this is for a bare pytest run.
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=BROWSER_TESTS,
-            check=True,
-            timeout=NPM_TIMEOUT_S,
-        )
-    return node
+    return browser_node()
 
 
 def test_chat_page_chats_approves_and_picks_up_past_conversations(
@@ -63,17 +39,7 @@ def test_chat_page_chats_approves_and_picks_up_past_conversations(
         Settings(data_dir=tmp_path / "var"), models=scripted_models(), embedder=fake_embedder()
     )
     with live_server(app) as url:
-        result = subprocess.run(
-            [node, str(SCRIPT), url, str(screenshot)],
-            capture_output=True,
-            text=True,
-            timeout=SCRIPT_TIMEOUT_S,
-            env={**os.environ, "ORCA_CHROMIUM": CHROMIUM},
-        )
-    if screenshot.exists():
-        # Kept on failure too: the picture shows where the page stopped.
-        ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(screenshot, ARTIFACT)
+        result = run_browser_script(node, "chat_page.mjs", url, screenshot)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert "OK:" in result.stdout
     assert screenshot.stat().st_size > 0
