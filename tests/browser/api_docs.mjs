@@ -8,7 +8,7 @@
 // on success; on any failure, or when either page asked for anything outside the server, it
 // prints the step that failed, the requests it blocked and the page's console, and exits 1.
 // The screenshot (of Swagger UI) is written on failure too, when the page got that far.
-import { chromium } from "playwright-core";
+import { openPage, pageLog, step } from "./harness.mjs";
 
 const [baseUrl, screenshotPath] = process.argv.slice(2);
 if (!baseUrl || !screenshotPath) {
@@ -16,18 +16,6 @@ if (!baseUrl || !screenshotPath) {
   process.exit(2);
 }
 
-// Debian's package, never a downloaded browser build: this machine reaches no browser CDN.
-const CHROMIUM = process.env.ORCA_CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const STEP_TIMEOUT_MS = 20_000; // each wait; both pages render in about a second here
 const TOTAL_TIMEOUT_MS = 120_000; // the whole script, browser start included
 const LEAST_OPERATIONS = 10; // the app has dozens; a handful would mean a half-read document
@@ -35,29 +23,11 @@ const LEAST_OPERATIONS = 10; // the app has dozens; a handful would mean a half-
 const origin = new URL(baseUrl).origin;
 /** Requests aborted because they were not to the server: there must be none. */
 const blocked = [];
-/** The page's console and uncaught errors, printed when a step fails. */
-const pageLog = [];
 let browser;
 let page;
 
-/** Run one named step; a failure says which step, and why. */
-async function step(name, action) {
-  console.log(`- ${name}`);
-  try {
-    return await action();
-  } catch (error) {
-    throw new Error(`step "${name}" failed: ${error.message.split("\n")[0]}`);
-  }
-}
-
 async function main() {
-  browser = await step("launch Chromium", () =>
-    chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: STEP_TIMEOUT_MS }),
-  );
-  page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page.on("console", (msg) => pageLog.push(`console.${msg.type()}: ${msg.text()}`));
-  page.on("pageerror", (error) => pageLog.push(`pageerror: ${error.message}`));
+  ({ browser, page } = await openPage({ width: 1100, height: 1400 }, STEP_TIMEOUT_MS));
   // The network cut: only the server under test answers.
   await page.route("**/*", (route) => {
     const url = route.request().url();

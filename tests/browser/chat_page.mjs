@@ -16,7 +16,7 @@
 // The words waited for are the scripted chat model's (tests/doubles/scripted_chat.py):
 // "note:" makes it call save_note, which needs approval; other text gets "Scripted answer: ...";
 // an approved save ends with "Saved the note.".
-import { chromium } from "playwright-core";
+import { openPage, pageLog, step } from "./harness.mjs";
 
 const [baseUrl, screenshotPath] = process.argv.slice(2);
 if (!baseUrl || !screenshotPath) {
@@ -24,18 +24,6 @@ if (!baseUrl || !screenshotPath) {
   process.exit(2);
 }
 
-// Debian's package, never a downloaded browser build: this machine reaches no browser CDN.
-const CHROMIUM = process.env.ORCA_CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const STEP_TIMEOUT_MS = 20_000; // each wait; a scripted run answers in well under a second
 const TOTAL_TIMEOUT_MS = 150_000; // the whole script, browser start included
 
@@ -46,30 +34,11 @@ const RUNS_QUESTION = "Started through the runs API: when is the crane inspectio
 const RUNS_FOLLOW_UP = "Continued on the chat page";
 const RUNS_NOTE = "note: the crane inspection moved to Monday";
 
-/** The page's console and uncaught errors, printed when a step fails. */
-const pageLog = [];
 let browser;
 let page;
 
-/** Run one named step; a failure says which step, and why. */
-async function step(name, action) {
-  console.log(`- ${name}`);
-  try {
-    return await action();
-  } catch (error) {
-    throw new Error(`step "${name}" failed: ${error.message.split("\n")[0]}`);
-  }
-}
-
 async function main() {
-  browser = await step("launch Chromium", () =>
-    chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: STEP_TIMEOUT_MS }),
-  );
-  page = await browser.newPage({ viewport: { width: 1100, height: 820 } });
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page.on("console", (msg) => pageLog.push(`console.${msg.type()}: ${msg.text()}`));
-  page.on("pageerror", (error) => pageLog.push(`pageerror: ${error.message}`));
-  page.on("requestfailed", (req) => pageLog.push(`requestfailed: ${req.url()} ${req.failure()?.errorText}`));
+  ({ browser, page } = await openPage({ width: 1100, height: 820 }, STEP_TIMEOUT_MS));
 
   await step("open /chat", async () => {
     const response = await page.goto(new URL("/chat", baseUrl).href, { waitUntil: "load" });
