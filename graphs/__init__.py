@@ -43,6 +43,13 @@ class WorkflowSpec:
     response_type: type[BaseModel]
     chat: bool = False
     """Its input is `messages`, so chat frontends (the AG-UI endpoint) can serve it."""
+    langserve: bool = True
+    """LangServe can describe its input and output (a graph of the operator's own whose
+    schema pydantic cannot render is served on the other surfaces only)."""
+    origin: str = "built-in"
+    """Where it comes from: `built-in`, `ORCA_GRAPHS`, or the project's config file."""
+    context_schema: Any = None
+    """The graph's own context schema (the operator's graphs; built-ins use `Context`)."""
 
 
 REGISTRY: dict[str, WorkflowSpec] = {
@@ -86,12 +93,14 @@ REGISTRY: dict[str, WorkflowSpec] = {
 
 
 def build_all(
-    deps: GraphDeps, checkpointer: BaseCheckpointSaver[str] | None
+    deps: GraphDeps,
+    checkpointer: BaseCheckpointSaver[str] | None,
+    registry: dict[str, WorkflowSpec] | None = None,
 ) -> dict[str, CompiledStateGraph[Any, Any, Any, Any]]:
-    """Compile every registered workflow over the same dependencies and checkpointer."""
+    """Compile every workflow of `registry` (default: the built-ins) over one checkpointer."""
     return {
         name: durable(spec.build(deps=deps, checkpointer=checkpointer))
-        for name, spec in REGISTRY.items()
+        for name, spec in (REGISTRY if registry is None else registry).items()
     }
 
 

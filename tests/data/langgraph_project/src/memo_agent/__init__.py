@@ -1,0 +1,1 @@
+"""A memo agent: remembers what each user tells it, across threads, in the LangGraph store."""
