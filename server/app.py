@@ -18,16 +18,24 @@ from server.observability.metrics import Metrics
 from server.observability.requests import RequestObserver
 from server.observability.runs import RunTelemetry
 from server.observability.tracing import configure_langsmith, open_tracer_provider
+from server.projects.http import load_http_app, mount_http_app, with_app_lifespan
+from server.projects.setup import open_project
+from server.projects.workflows import workflow_registry
 from server.routes import (
+    a2a,
     agui,
     assistants,
     chat,
+    crons,
     docs,
     embeddings,
     health,
     home,
+    mcp,
     orchestrate,
     runs,
+    store,
+    thread_protocol,
     threads,
 )
 from server.routes import metrics as metrics_route
@@ -54,6 +62,16 @@ def create_app(
     believed only from `ORCA_TRUSTED_PROXIES`).
     """
     settings = settings or load_settings()
+    # A project's env is loaded and its graphs imported here, before any route exists:
+    # every surface mounts what the registry holds (ProjectError: one line to fix).
+    settings, project = open_project(settings)
+    workflows = workflow_registry(
+        builtins=settings.builtin_workflows, extra_graphs=settings.graphs, project=project
+    )
+    custom_app = load_http_app(project) if project and project.http_app else None
+    lifespan = make_lifespan(settings, models, embedder)
+    if custom_app is not None:
+        lifespan = with_app_lifespan(lifespan, custom_app)
     address = ClientAddress(settings.trusted_proxies)
     guards = Guards(settings, limit_key or IdentityOrAddress(get_identity, address))
     app = FastAPI(
@@ -63,7 +81,7 @@ def create_app(
             "LangGraph workflows over LangServe, with checkpointed threads, and an "
             "OpenAI-compatible embeddings gateway."
         ),
-        lifespan=guards.around(make_lifespan(settings, models, embedder)),
+        lifespan=guards.around(lifespan),
         dependencies=[Depends(guards.admit)],
         # FastAPI's own /docs and /redoc load their scripts from a CDN; `docs.router` serves
         # the same pages with every asset from this app (issue 13).
@@ -71,6 +89,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.workflows = workflows
     app.state.metrics = metrics or Metrics(version=VERSION)
     app.state.telemetry = RunTelemetry(app.state.metrics, enabled=settings.metrics_enabled)
     configure_langsmith(settings)
@@ -103,9 +122,16 @@ def create_app(
     app.include_router(agui.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)
+    app.include_router(thread_protocol.router)
     app.include_router(runs.router)
+    app.include_router(crons.router)
+    app.include_router(store.router)
     app.include_router(orchestrate.router)
+    app.include_router(mcp.router)
+    app.include_router(a2a.router)
     mount_workflows(app, settings)
+    if custom_app is not None:  # answers what no route of Orca's does, wherever added
+        mount_http_app(app, custom_app)
     add_error_handlers(app)
     add_cors(app, settings)  # outermost, so refusals (413, 429) carry CORS headers too
     app.state.guards = guards

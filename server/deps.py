@@ -43,7 +43,14 @@ async def get_identity(request: Request) -> Identity:
     known: Identity | None = getattr(request.state, "identity", None)
     if known is not None:
         return known  # already authenticated for this request (the rate limiter asks first)
-    identity = await resources_of(request.app).auth.authenticator.identify(request)
+    refused: Exception | None = getattr(request.state, "identity_refused", None)
+    if refused is not None:
+        raise refused  # the same answer, without asking the authenticator a second time
+    try:
+        identity = await resources_of(request.app).auth.authenticator.identify(request)
+    except Exception as error:
+        request.state.identity_refused = error
+        raise
     request.state.identity = identity
     return identity
 

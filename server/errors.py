@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from server.embeddings.errors import ApiError
 from server.resilience.errors import UpstreamError
+from server.runs.assistants import AssistantExists, AssistantReadOnly
 from server.runs.records import ThreadBusy, ThreadExists
 from server.runs.service import Forbidden, NotFound, RunRejected
 
@@ -43,6 +44,8 @@ RUN_ERRORS: dict[type[Exception], int] = {
     ThreadExists: 409,
     ThreadBusy: 409,
     RunRejected: 422,
+    AssistantExists: 409,
+    AssistantReadOnly: 409,
 }
 """What the threads-and-runs API's refusals become (`{"detail"}`, like langgraph-api)."""
 
@@ -51,6 +54,8 @@ def run_error_message(exc: Exception) -> str:
     """Say what went wrong and what to do, for a runs API refusal."""
     if isinstance(exc, ThreadExists):
         return f"thread {exc} already exists; pass if_exists='do_nothing' to reuse your own"
+    if isinstance(exc, AssistantExists):
+        return f"assistant {exc} already exists; pass if_exists='do_nothing' to reuse your own"
     if isinstance(exc, ThreadBusy):
         return (
             f"thread {exc} is already running a run; wait for it to finish or choose another "

@@ -16,12 +16,14 @@ from qdrant_client import AsyncQdrantClient
 
 from checkpoints import CheckpointStore, open_checkpointer
 from checkpoints.open import PoolLimits
-from graphs import REGISTRY, build_all
+from graphs import WorkflowSpec, build_all
 from graphs.deps import GraphDeps
-from graphs.extra import load_extra_graphs
 from nodes.catalog import ModelCatalog
 from server.auth.db import Database
+from server.auth.langgraph_auth import AuthPathError
 from server.auth.setup import AuthServices, build_auth, open_database
+from server.crons.setup import open_crons
+from server.doors.mcp_server import open_mcp
 from server.embeddings.chunk_budget import chunk_budget
 from server.embeddings.factory import open_fallback_embedder, open_gateway
 from server.embeddings.gateway import EmbeddingGateway
@@ -30,6 +32,7 @@ from server.embeddings.provider import Embedder
 from server.migrations import migrate
 from server.observability.metrics import Metrics
 from server.observability.wiring import EmbeddingMetrics, label_chat_models, watch_resources
+from server.projects.workflows import workflows_of
 from server.resilience.upstreams import QDRANT, Upstreams
 from server.resilience.wiring import guard_chat, guard_embedder, guard_fallback, open_upstreams
 from server.resources import Resources
@@ -37,6 +40,8 @@ from server.run_policy import RunPolicy, default_context
 from server.runs.service import RunsService
 from server.runs.setup import open_runs
 from server.settings import Settings
+from server.store.open import open_memory_store
+from server.store.runs import give_store
 from tools.knowledge_base import KnowledgeBase
 from tools.qdrant import open_qdrant
 
@@ -72,11 +77,16 @@ def make_lifespan(
         metrics: Metrics = app.state.metrics
         # The steps, in this order; the exit stack closes what they opened in reverse:
         # 1. stores: the checkpointer (then the service's own migrations) → Qdrant;
-        # 2. the upstream guards, then the service database and auth over the checkpointer;
+        # 2. the upstream guards, then the service database and auth over the checkpointer
+        #    (the project's own `Auth` of ORCA_AUTH_PATH is imported here);
         # 3. models: embedding provider → its fallback → embedding gateway → chat models;
-        # 4. graphs, built over all of them (nothing to close);
+        # 4. the memory store (its TTL sweeper) over the stores and the gateway, then the
+        #    graphs, built over all of them, each given the store;
         # 5. runs: the workers start last and, at shutdown, drain first, before the graphs'
-        #    clients close.
+        #    clients close; then crons: their scheduler, over the runs (stopped before the
+        #    workers drain, so no firing starts a run they would have to abandon);
+        # 6. doors: the MCP session manager's task group, over the runs (closed first: its
+        #    requests stop, the runs they started finish in the draining workers).
         async with AsyncExitStack() as stack:
             checkpoints, qdrant = await open_stores(stack, settings)
             # Every call to a chat, embedding or Qdrant server goes through its guard:
@@ -89,11 +99,27 @@ def make_lifespan(
             knowledge_base = KnowledgeBase(
                 qdrant, index_payload=settings.qdrant_url is not None, guard=upstreams[QDRANT]
             )
-            graphs = build_graphs(settings, models, knowledge_base, checkpoints)
+            memory = await stack.enter_async_context(
+                open_memory_store(
+                    settings,
+                    checkpoints=checkpoints,
+                    qdrant=qdrant,
+                    gateway=gateway,
+                    guard=upstreams[QDRANT],
+                )
+            )
+            graphs = build_graphs(
+                settings, models, knowledge_base, checkpoints, registry=workflows_of(app)
+            )
+            give_store(graphs, memory.graphs)
             policy = run_policy(settings, models)
             runs = await open_run_workers(
                 stack, app, settings, checkpoints, database, graphs, policy, metrics
             )
+            app.state.crons = await stack.enter_async_context(
+                open_crons(settings, runs=runs, checkpoints=checkpoints, database=database)
+            )
+            app.state.mcp = await stack.enter_async_context(open_mcp(app.version))
             app.state.resources = Resources(
                 settings=settings,
                 checkpoints=checkpoints,
@@ -106,6 +132,7 @@ def make_lifespan(
                 graphs=graphs,
                 upstreams=upstreams,
                 runs=runs,
+                store=memory,
             )
             watch_resources(
                 metrics,
@@ -169,8 +196,16 @@ async def open_auth(
 ) -> tuple[Database, AuthServices]:
     """Open the service database (on the checkpointer's pool, when it has one) and its auth."""
     database = await stack.enter_async_context(open_database(settings, checkpoints.pool))
-    auth = build_auth(settings, database)
-    if settings.auth_mode == "none" and settings.host not in LOOPBACK_HOSTS:
+    try:  # the project's auth (ORCA_AUTH_PATH), imported once, here
+        auth = build_auth(settings, database)
+    except AuthPathError as error:
+        log.error("cannot start: %s", error)
+        raise
+    if settings.auth_path:
+        log.info(
+            "auth: ORCA_AUTH_PATH=%s decides who calls (not ORCA_AUTH_MODE)", settings.auth_path
+        )
+    elif settings.auth_mode == "none" and settings.host not in LOOPBACK_HOSTS:
         log.warning(
             "ORCA_AUTH_MODE=none on %s: anyone who can reach this port can use every "
             "thread and document; set ORCA_AUTH_MODE=api_key or clerk",
@@ -216,8 +251,13 @@ def build_graphs(
     models: ModelCatalog,
     knowledge_base: KnowledgeBase,
     checkpoints: CheckpointStore,
+    registry: dict[str, WorkflowSpec] | None = None,
 ) -> Graphs:
-    """Compile every registered workflow over the models, the knowledge base and checkpointer."""
+    """Compile every workflow of the app's registry over the models, knowledge base, checkpointer.
+
+    The registry holds the built-ins, `ORCA_GRAPHS` and the project's graphs (default: the
+    built-ins only).
+    """
     deps = GraphDeps(
         models=models,
         knowledge_base=knowledge_base,
@@ -225,7 +265,7 @@ def build_graphs(
         embedding_batch_size=settings.embedding_batch_size,
         ingest_roots=tuple(settings.ingest_roots),
     )
-    return build_all(deps, checkpoints.saver)
+    return build_all(deps, checkpoints.saver, registry)
 
 
 async def open_run_workers(
@@ -238,7 +278,7 @@ async def open_run_workers(
     policy: RunPolicy,
     metrics: Metrics,
 ) -> RunsService:
-    """Open the runs API over the workflows and any `ORCA_GRAPHS`, its workers started.
+    """Open the runs API over every workflow of the app's registry, its workers started.
 
     At shutdown the workers drain before anything opened earlier closes.
     """
@@ -247,11 +287,8 @@ async def open_run_workers(
             settings,
             checkpoints=checkpoints,
             database=database,
-            graphs={**graphs, **load_extra_graphs(settings, checkpoints.saver)},
-            descriptions={
-                **{name: spec.description for name, spec in REGISTRY.items()},
-                **{name: f"{target} (ORCA_GRAPHS)" for name, target in settings.graphs.items()},
-            },
+            graphs=graphs,
+            descriptions={name: spec.description for name, spec in workflows_of(app).items()},
             policy=policy,
             telemetry=getattr(app.state, "telemetry", None),
             metrics=metrics if settings.metrics_enabled else None,

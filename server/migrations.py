@@ -104,6 +104,72 @@ MIGRATIONS.append(
     "ALTER TABLE orca_api_keys ADD COLUMN scopes text NOT NULL DEFAULT 'run ingest'"
 )
 
+MIGRATIONS.append("SELECT 1 -- 6: reserved for the store (server/store)")
+MIGRATIONS.append(
+    # 7: saved assistants (server/runs/pg_assistants.py): the current row of each, and every
+    # version (a PATCH adds one; `set_latest` copies one back into the current row).
+    """
+    CREATE TABLE orca_assistants (
+        assistant_id text PRIMARY KEY,
+        owner text NOT NULL,
+        graph_id text NOT NULL,
+        name text NOT NULL,
+        description text,
+        config jsonb NOT NULL DEFAULT '{}',
+        context jsonb NOT NULL DEFAULT '{}',
+        metadata jsonb NOT NULL DEFAULT '{}',
+        version integer NOT NULL DEFAULT 1,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX orca_assistants_owner ON orca_assistants (owner, created_at);
+    CREATE INDEX orca_assistants_metadata ON orca_assistants USING gin (metadata);
+    CREATE TABLE orca_assistant_versions (
+        assistant_id text NOT NULL REFERENCES orca_assistants ON DELETE CASCADE,
+        version integer NOT NULL,
+        graph_id text NOT NULL,
+        name text NOT NULL,
+        description text,
+        config jsonb NOT NULL DEFAULT '{}',
+        context jsonb NOT NULL DEFAULT '{}',
+        metadata jsonb NOT NULL DEFAULT '{}',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (assistant_id, version)
+    )
+    """
+)
+MIGRATIONS.append(
+    # 8: crons (server/crons/pg_store.py). `payload` is the run body of each firing; a
+    # scheduler claims a due cron by setting `claimed_by`/`claimed_until` and moves
+    # `next_run_date` on when its firing is recorded. `owner_kind`/`owner_scopes`: the
+    # identity each firing runs as. No foreign key to orca_threads (a firing finds a deleted
+    # thread and deletes the cron), as runs have none.
+    """
+    CREATE TABLE orca_crons (
+        cron_id text PRIMARY KEY,
+        owner text NOT NULL,
+        owner_kind text NOT NULL,
+        owner_scopes text NOT NULL,
+        assistant_id text NOT NULL,
+        thread_id text,
+        schedule text NOT NULL,
+        timezone text,
+        end_time timestamptz,
+        enabled boolean NOT NULL DEFAULT true,
+        on_run_completed text,
+        payload jsonb NOT NULL DEFAULT '{}',
+        metadata jsonb NOT NULL DEFAULT '{}',
+        next_run_date timestamptz,
+        claimed_by text,
+        claimed_until timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX orca_crons_owner ON orca_crons (owner, created_at);
+    CREATE INDEX orca_crons_due ON orca_crons (next_run_date) WHERE enabled
+    """
+)
+
 LOCK_ID = 0x0C1A_0001
 """`pg_advisory_xact_lock` key that serialises migrations across processes."""
 

@@ -16,6 +16,7 @@ from server.resilience.upstreams import Upstreams
 from server.run_policy import RunPolicy
 from server.runs.service import RunsService
 from server.settings import Settings
+from server.store.open import MemoryStore
 from tools.knowledge_base import KnowledgeBase
 
 
@@ -37,3 +38,5 @@ class Resources:
     """The guards (circuit, bulkhead, retries) of the chat, embedding and Qdrant servers."""
     runs: RunsService | None = None
     """The threads-and-runs API: its store, event log and this process's workers."""
+    store: MemoryStore | None = None
+    """Long-term memory (`/store/*`, and every graph's `runtime.store`)."""

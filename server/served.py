@@ -11,6 +11,7 @@ of the run service (thread claimed there, one running run per thread, recorded i
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.utils import ConfigurableFieldSpec
 from langgraph.errors import GraphRecursionError
 from langgraph.pregel import Pregel
+from pydantic import BaseModel
 
 from graphs import WorkflowSpec
 from graphs.context import Context
@@ -52,8 +54,9 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
     spec: WorkflowSpec
     resolve: Callable[[], Pregel[Any, Any, Any, Any]]
     """Return the compiled graph built by the lifespan."""
-    defaults: Context
-    """The context a run gets for the knobs its caller leaves out."""
+    defaults: Context | None
+    """The context a run gets for the knobs its caller leaves out (a built-in workflow's);
+    None for a graph of the operator's, whose context the run service builds per request."""
     telemetry: RunTelemetry
     """Run metrics and the run log line."""
     service: Callable[[], RunsService]
@@ -80,14 +83,17 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
     @property
     def config_specs(self) -> list[ConfigurableFieldSpec]:
         """Advertise `thread_id` and the per-run knobs in `/config_schema`."""
+        thread = ConfigurableFieldSpec(
+            id="thread_id",
+            annotation=str,
+            name="Thread",
+            default="",
+            description="Continue this thread; leave empty for a new one.",
+        )
+        if self.defaults is None:  # a graph of the operator's: its context fields
+            return [thread, *context_specs(self.spec.context_schema)]
         return [
-            ConfigurableFieldSpec(
-                id="thread_id",
-                annotation=str,
-                name="Thread",
-                default="",
-                description="Continue this thread; leave empty for a new one.",
-            ),
+            thread,
             *(
                 ConfigurableFieldSpec(
                     id=key,
@@ -100,10 +106,10 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
             ),
         ]
 
-    def context_for(self, config: RunnableConfig | None) -> Context:
+    def context_for(self, config: RunnableConfig | None) -> Any:
         """Return the context the route checked for this request (the defaults without one)."""
-        context = ((config or {}).get("configurable") or {}).get(CONTEXT_KEY)
-        return context if isinstance(context, Context) else self.defaults
+        configurable = (config or {}).get("configurable") or {}
+        return configurable[CONTEXT_KEY] if CONTEXT_KEY in configurable else self.defaults
 
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -152,7 +158,7 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
 
     def _prepared(
         self, config: RunnableConfig | None
-    ) -> tuple[Pregel[Any, Any, Any, Any], RunnableConfig, Context]:
+    ) -> tuple[Pregel[Any, Any, Any, Any], RunnableConfig, Any]:
         configurable = dict((config or {}).get("configurable") or {})
         if configurable.pop(NEW_THREAD_KEY, False) or not configurable.get("thread_id"):
             configurable["thread_id"] = str(uuid.uuid4())  # one new thread per run
@@ -165,7 +171,7 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
         self,
         input: Any,
         config: RunnableConfig,
-        context: Context,
+        context: Any,
         body: SurfaceBody,
         *,
         streaming: bool,
@@ -183,6 +189,37 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
             streaming=streaming,
             thread_claimed=bool(configurable.get(CLAIMED_KEY)),
         )
+
+
+def context_specs(schema: Any) -> list[ConfigurableFieldSpec]:
+    """Advertise a dataclass or pydantic context's fields (LangServe keeps only these keys)."""
+    if dataclasses.is_dataclass(schema) and isinstance(schema, type):
+        found = [
+            (field.name, field.metadata.get("description"), _default(field))
+            for field in dataclasses.fields(schema)
+            if field.init
+        ]
+    elif isinstance(schema, type) and issubclass(schema, BaseModel):
+        found = [
+            (name, field.description, field.get_default(call_default_factory=True))
+            for name, field in schema.model_fields.items()
+        ]
+    else:
+        return []
+    return [
+        ConfigurableFieldSpec(
+            id=name, annotation=Any, name=name, default=default, description=about
+        )
+        for name, about, default in found
+    ]
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
 
 
 @asynccontextmanager

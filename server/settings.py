@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.auth.scopes import DEFAULT_SCOPES, parse_scopes
+from server.store.config import StoreIndex, StoreTTL
 
 Profile = Literal["development", "testing", "production"]
 EmbeddingProvider = Literal["local", "ollama", "openai"]
@@ -240,6 +241,13 @@ class Settings(BaseSettings):
     clerk_scopes_claim: str = "orca_scopes"
     """Claim of a Clerk token holding its scopes (a list, or a space separated string, e.g. from
     a session token template); a token without it gets the default scopes `run ingest`."""
+    auth_path: str | None = None
+    """A LangGraph project's own auth (langgraph.json `auth.path`): `./file.py:attr` (relative
+    to `ORCA_AUTH_BASE_DIR`, else the working folder) or `module:attr`, a `langgraph_sdk.Auth`.
+    Set, its `@auth.authenticate` decides who calls on every surface instead of
+    `ORCA_AUTH_MODE`, and its `@auth.on` handlers authorize threads and runs (docs/security.md)."""
+    auth_base_dir: Path | None = None
+    """Folder a relative `ORCA_AUTH_PATH` file is resolved from (the project's folder)."""
     anonymous_scopes: Annotated[frozenset[str], NoDecode] = DEFAULT_SCOPES
     """Scopes of the shared identity when `ORCA_AUTH_MODE=none` (space or comma separated);
     add `admin` only on a machine whose every user may read `ORCA_INGEST_ROOTS`."""
@@ -256,7 +264,7 @@ class Settings(BaseSettings):
     """Send LangChain traces to LangSmith (needs `LANGSMITH_API_KEY`); off unless set here."""
     otel_endpoint: AnyHttpUrl | None = None
     """OTLP/HTTP collector for OpenTelemetry traces (extra `otel`); unset: no tracing."""
-    run_workers: int = Field(default=10, ge=0, le=256)
+    run_workers: int = Field(default=32, ge=0, le=256)
     """Runs of the threads-and-runs API this process executes at once; 0: this process only
     serves HTTP and queues runs for `orca worker` processes (needs PostgreSQL)."""
     run_lease_s: float = Field(default=30.0, gt=0)
@@ -271,6 +279,9 @@ class Settings(BaseSettings):
     """At shutdown, running runs get this long to finish; the rest go back to the queue."""
     run_max_attempts: int = Field(default=3, ge=1)
     """A run whose workers died this many times is marked `error` instead of requeued."""
+    cron_poll_s: float = Field(default=5.0, ge=0)
+    """Longest the cron scheduler waits between checks for due crons (it also wakes when the
+    next one is due); 0: this process fires no crons, as one with `ORCA_RUN_WORKERS=0`."""
     stream_buffer_ttl_s: float = Field(default=600.0, gt=0)
     """How long a run's events stay available for `Last-Event-ID` replay after they were sent."""
     keepalive_s: float = Field(default=5.0, gt=0)
@@ -282,10 +293,25 @@ class Settings(BaseSettings):
     """Types (`"module.Class"`, JSON list) a checkpoint may be read back into beside LangGraph's
     safe list (messages, documents, dates...): checkpoints are read in LangGraph's strict msgpack
     mode; a graph of `ORCA_GRAPHS` keeping its own classes in state lists them here."""
+    store_index: StoreIndex | None = None
+    """Semantic search in the store (`langgraph.json` `store.index`), JSON: `dims`, `embed`
+    (this service's embedding model, e.g. `embed-01`), `fields` (JSON paths, default `["$"]`);
+    unset: a search's `query` is ignored and items come newest first (docs/store.md)."""
+    store_ttl: StoreTTL = Field(default_factory=StoreTTL)
+    """Store item expiry (`langgraph.json` `store.ttl`), JSON: `default_ttl` (minutes),
+    `refresh_on_read`, `sweep_interval_minutes`."""
+    store_max_value_bytes: int = Field(default=2**20, ge=1024)
+    """Largest store item value, as JSON; a bigger one is refused with 413."""
     graphs: dict[str, str] = Field(default_factory=dict)
-    """More graphs to serve beside the built-in workflows, as a JSON object of name to
-    `module:attribute`: a compiled graph, a `StateGraph`, or a `build_graph(checkpointer=)`
-    function (e.g. `{"mine": "my_pkg.graph:build_graph"}`)."""
+    """More graphs to serve beside the built-in workflows, on every surface, as a JSON object
+    of name to `module:attribute` or `./file.py:attribute`: a compiled graph, a `StateGraph`,
+    or a `build_graph(checkpointer=)` function (e.g. `{"mine": "my_pkg.graph:build_graph"}`)."""
+    config: Path | None = None
+    """A LangGraph project's `langgraph.json` to serve (`orca serve --config`): its graphs on
+    every surface, its `env`, `dependencies`, `store`, `auth` and `http.app` (docs/projects.md)."""
+    builtin_workflows: bool = True
+    """Serve the built-in workflows (rag, rag-chat, agent, ingest); `false` serves only the
+    graphs of `ORCA_GRAPHS` and `ORCA_CONFIG`, e.g. a project whose graph is named `agent`."""
 
     @field_validator("rate_limit", "rate_limit_runs")
     @classmethod

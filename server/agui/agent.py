@@ -55,7 +55,7 @@ class OrcaAgent(LangGraphAgent):
         *,
         name: str,
         graph: CompiledStateGraph[Any, Any, Any, Any],
-        context: Context,
+        context: Context | dict[str, Any] | None,
         config: dict[str, Any] | None = None,
     ):
         super().__init__(

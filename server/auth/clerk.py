@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import httpx
-import jwt
 
 from server.auth.scopes import DEFAULT_SCOPES, known_scopes
 
@@ -63,6 +62,8 @@ class JwksCache:
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("JWKS fetch from %s failed: %s", self.url, exc)
             return
+        import jwt  # PyJWT pulls in `cryptography` (~10 MiB): only Clerk-verifying servers pay
+
         keys = {}
         for entry in document.get("keys", []):
             if entry.get("kty") == "RSA" and entry.get("kid"):
@@ -105,6 +106,8 @@ class ClerkVerifier:
             TokenRejected: for any invalid token, and for one whose `sub` is empty (a
                 subject is the identity that owns threads and documents).
         """
+        import jwt  # loaded once by the first token (see `_refresh`)
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

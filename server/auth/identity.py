@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from server.auth.scopes import ADMIN, DEFAULT_SCOPES
+
+if TYPE_CHECKING:
+    from server.auth.langgraph_auth.user import ProjectUser
 
 
 @dataclass(frozen=True)
@@ -13,9 +16,12 @@ class Identity:
     """An authenticated caller; `id` owns threads and is the Qdrant tenant."""
 
     id: str
-    kind: Literal["anonymous", "api_key", "clerk"]
+    kind: Literal["anonymous", "api_key", "clerk", "custom"]
     scopes: frozenset[str] = DEFAULT_SCOPES
     """What the caller may do (`server.auth.scopes`)."""
+    user: ProjectUser | None = field(default=None, compare=False, repr=False)
+    """The project's own user (`ORCA_AUTH_PATH`), whose `@auth.on` handlers authorize this
+    caller (`server.auth.langgraph_auth.authorize`); None for every other kind."""
 
     @property
     def tenant(self) -> str:

@@ -11,6 +11,7 @@ from server.auth.authenticate import Authenticator
 from server.auth.clerk import ClerkVerifier, JwksCache
 from server.auth.db import Database, PostgresDatabase, open_sqlite
 from server.auth.keys import KeyStore
+from server.auth.langgraph_auth import ProjectAuthenticator, load_project_auth
 from server.settings import Settings
 
 
@@ -18,7 +19,8 @@ from server.settings import Settings
 class AuthServices:
     """What handlers need to know who calls (threads are owned through the run service)."""
 
-    authenticator: Authenticator
+    authenticator: Authenticator | ProjectAuthenticator
+    """API keys and Clerk (`ORCA_AUTH_MODE`), or the project's own (`ORCA_AUTH_PATH`)."""
     keys: KeyStore
 
 
@@ -41,7 +43,11 @@ async def open_database(settings: Settings, pool: Any | None = None) -> AsyncIte
 
 
 def build_auth(settings: Settings, db: Database) -> AuthServices:
-    """Build the authenticator for the configured mode."""
+    """Build the authenticator: the project's (`ORCA_AUTH_PATH`), else the configured mode.
+
+    Raises:
+        AuthPathError: when `ORCA_AUTH_PATH` names no usable `Auth` (start-up stops).
+    """
     clerk = None
     if settings.clerk_issuer is not None:
         issuer = str(settings.clerk_issuer).rstrip("/")
@@ -53,6 +59,9 @@ def build_auth(settings: Settings, db: Database) -> AuthServices:
             scopes_claim=settings.clerk_scopes_claim,
         )
     keys = KeyStore(db)
+    if settings.auth_path:
+        project_auth = load_project_auth(settings.auth_path, settings.auth_base_dir)
+        return AuthServices(authenticator=ProjectAuthenticator(project_auth), keys=keys)
     return AuthServices(
         authenticator=Authenticator(
             settings.auth_mode,

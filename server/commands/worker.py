@@ -36,6 +36,7 @@ def worker_command(
     """Execute queued runs from PostgreSQL, without the HTTP server."""
     from server.app import create_app
     from server.observability.logs import configure_logging
+    from server.projects import ProjectError
 
     try:
         settings = load_settings()
@@ -51,7 +52,11 @@ def worker_command(
     if settings.run_workers == 0:
         settings = settings.model_copy(update={"run_workers": 10})
     configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
-    asyncio.run(_work(create_app(settings)))
+    try:  # ORCA_CONFIG: the same project as `orca serve --config`, so the same graphs
+        app = create_app(settings)
+    except ProjectError as exc:
+        raise _fail(str(exc)) from None
+    asyncio.run(_work(app))
 
 
 async def _work(app: object) -> None:

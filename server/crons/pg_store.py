@@ -142,6 +142,14 @@ class PostgresCronStore:
         )
         return bool(rows)
 
+    async def delete_for_thread(self, thread_id: str, owner: str) -> int:
+        """Delete the owner's crons on the thread; return how many there were."""
+        rows = await self._fetch(
+            "DELETE FROM orca_crons WHERE thread_id = %s AND owner = %s RETURNING cron_id",
+            (thread_id, owner),
+        )
+        return len(rows)
+
     async def search(
         self, owner: str, where: CronFilter, *, limit: int, offset: int, sort_by: str, desc: bool
     ) -> list[CronRecord]:

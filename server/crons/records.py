@@ -133,6 +133,9 @@ class CronStore(Protocol):
     async def delete(self, cron_id: str, owner: str) -> bool:
         """Delete the owner's cron; return whether it existed."""
 
+    async def delete_for_thread(self, thread_id: str, owner: str) -> int:
+        """Delete the owner's crons on the thread (it is being deleted); return how many."""
+
     async def search(
         self, owner: str, where: CronFilter, *, limit: int, offset: int, sort_by: str, desc: bool
     ) -> list[CronRecord]:

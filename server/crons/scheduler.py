@@ -29,6 +29,7 @@ from server.crons.records import Claimed, CronRecord, CronStore
 from server.crons.schedule import BadSchedule, firing_run_id, next_firing
 from server.crons.service import firing_body
 from server.runs.lookup import Forbidden, NotFound, RunRejected
+from server.runs.patience import Outage
 from server.runs.records import ThreadBusy
 from server.runs.service import RunsService
 
@@ -61,6 +62,8 @@ class CronScheduler:
         self.lease_s = lease_s
         self.batch = batch
         self._wake = asyncio.Event()
+        self.outage = Outage("cron scheduler", log)
+        """Says once that the database is away, and once that it is back."""
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -86,12 +89,13 @@ class CronScheduler:
             try:
                 await self.tick()
                 until_next = await self.store.seconds_to_next()
+                self.outage.ok()
                 if until_next is not None:
                     # Sleep until the earliest cron is due, if sooner than the poll: its
                     # delay is then this process's wake-up latency, not the poll interval.
                     delay = min(delay, max(until_next, 0.0))
-            except Exception:
-                log.exception("cron scheduler: checking for due crons failed; retrying")
+            except Exception as error:
+                self.outage.failed(error, retry_s=self.poll_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 

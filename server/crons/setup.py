@@ -53,8 +53,10 @@ async def open_crons(
         scheduler = CronScheduler(store, runs, poll_s=settings.cron_poll_s)
         service.on_change = scheduler.wake
         await scheduler.start()
+    runs.thread_deleted.append(store.delete_for_thread)  # no cron outlives its thread
     try:
         yield service
     finally:
+        runs.thread_deleted.remove(store.delete_for_thread)
         if scheduler is not None:
             await scheduler.stop()

@@ -153,6 +153,15 @@ class SqliteCronStore:
         )
         return bool(rows)
 
+    async def delete_for_thread(self, thread_id: str, owner: str) -> int:
+        """Delete the owner's crons on the thread; return how many there were."""
+        rows = await self._rows(
+            "DELETE FROM orca_crons WHERE thread_id = ? AND owner = ? RETURNING cron_id",
+            (thread_id, owner),
+            write=True,
+        )
+        return len(rows)
+
     async def search(
         self, owner: str, where: CronFilter, *, limit: int, offset: int, sort_by: str, desc: bool
     ) -> list[CronRecord]:

@@ -11,24 +11,27 @@ service: recorded in `/threads/{id}/runs`, and joinable through the runs API.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from ag_ui.core import BaseEvent, RunAgentInput
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
+from langchain_core.runnables import RunnableConfig
 
-from graphs import REGISTRY
+from graphs.context import Context
 from server.agui.agent import OrcaAgent
 from server.agui.recorded import RecordedGraph
 from server.agui.stream import RunRules, ruled, sse_frames
 from server.deps import IdentityDep, ResourcesDep, SettingsDep
 from server.guards.runs import RunLimits, RunTimedOut
 from server.observability.runs import RunTelemetry
+from server.projects.workflows import workflows_of
 from server.run_policy import RunRefused
+from server.runs.context import with_auth_user
 from server.runs.events import RunEvents
 from server.runs.local import RunEnded
 from server.runs.records import ThreadBusy
-from server.runs.service import NotFound
+from server.runs.service import NotFound, RunRejected
 
 router = APIRouter(prefix="/agui", tags=["AG-UI"])
 
@@ -41,9 +44,9 @@ SSE_HEADERS = {
 }
 
 
-def chat_workflows() -> dict[str, str]:
-    """Return the workflows whose input is a conversation, with their descriptions."""
-    return {name: spec.description for name, spec in REGISTRY.items() if spec.chat}
+def chat_workflows(app: Any) -> dict[str, str]:
+    """Return the app's workflows whose input is a conversation, with their descriptions."""
+    return {name: spec.description for name, spec in workflows_of(app).items() if spec.chat}
 
 
 class AguiRunFailed(Exception):
@@ -51,12 +54,12 @@ class AguiRunFailed(Exception):
 
 
 @router.get("", summary="List the workflows served over AG-UI")
-async def list_workflows() -> dict[str, Any]:
+async def list_workflows(request: Request) -> dict[str, Any]:
     """Name the chat workflows a frontend can pick."""
     return {
         "workflows": [
             {"name": name, "description": description, "url": f"/agui/{name}"}
-            for name, description in chat_workflows().items()
+            for name, description in chat_workflows(request.app).items()
         ]
     }
 
@@ -71,22 +74,30 @@ async def run_workflow(
     identity: IdentityDep,
 ) -> StreamingResponse:
     """Stream one run of `workflow` on `body.threadId` as AG-UI server-sent events."""
-    if workflow not in chat_workflows():
-        raise HTTPException(
-            404, f"no chat workflow {workflow!r}; AG-UI serves {sorted(chat_workflows())}"
-        )
-    try:
-        resources.policy.check_input(workflow, None, identity)
-        context = resources.policy.context(None, identity)
-    except RunRefused as refused:
-        raise HTTPException(refused.status, str(refused)) from None
+    served = chat_workflows(request.app)
+    if workflow not in served:
+        raise HTTPException(404, f"no chat workflow {workflow!r}; AG-UI serves {sorted(served)}")
     runs = resources.runs
     assert runs is not None, "the lifespan opens the run service"
+    context: Any
+    try:
+        resources.policy.check_input(workflow, None, identity)
+        if resources.graphs[workflow].context_schema is Context:
+            context = resources.policy.context(None, identity)
+        else:  # a graph of the operator's: its own schema's defaults, as the runs API gives
+            context = runs.context_for(resources.graphs[workflow], None, identity)
+    except RunRefused as refused:
+        raise HTTPException(refused.status, str(refused)) from None
+    except RunRejected as rejected:
+        raise HTTPException(422, str(rejected)) from None
     telemetry: RunTelemetry = request.app.state.telemetry
     limits = RunLimits.from_settings(settings)
     rules = RunRules(body.thread_id, body.run_id)
     graph = resources.graphs[workflow]
-    config = limits.apply(telemetry.config_for(workflow))
+    # The caller as LangGraph's server hands it to graphs (`langgraph_auth_user`, ...).
+    config = limits.apply(
+        telemetry.config_for(workflow, cast(RunnableConfig, with_auth_user(None, identity)))
+    )
 
     async def run_body(events: RunEvents) -> AsyncIterator[BaseEvent]:
         agent = OrcaAgent(

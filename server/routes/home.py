@@ -5,23 +5,28 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from graphs import REGISTRY
+from server.projects.workflows import workflows_of
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home() -> str:
+async def home(request: Request) -> str:
     """Point to the chat page first; list the workflows with their playgrounds; the API docs."""
     rows = "\n".join(
         f"<li><b>{escape(spec.name)}</b>: {escape(spec.description)} "
         + (f'<a href="/chat?workflow={quote(spec.name)}">chat</a> · ' if spec.chat else "")
-        + f'<a href="/workflows/{spec.name}/playground/">playground</a> · '
-        f'<a href="/workflows/{spec.name}/input_schema">input schema</a></li>'
-        for spec in REGISTRY.values()
+        + (
+            f'<a href="/workflows/{quote(spec.name)}/playground/">playground</a> · '
+            f'<a href="/workflows/{quote(spec.name)}/input_schema">input schema</a>'
+            if spec.langserve
+            else "runs API"
+        )
+        + "</li>"
+        for spec in workflows_of(request.app).values()
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Citadel Orca</title></head>

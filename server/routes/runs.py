@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from server.auth.identity import Identity
 from server.deps import IdentityDep, SettingsDep, get_identity, resources_of
+from server.runs.authorized import runs_to_cancel
 from server.runs.records import ACTIVE, FINAL, RunRecord
 from server.runs.schema import RunCreate, RunsCancel
 from server.runs.service import RunsService
@@ -160,7 +161,7 @@ async def delete_run(
     thread_id: str, run_id: str, runs: RunsDep, identity: IdentityDep, force: bool = False
 ) -> Response:
     """Delete a finished run (an active one only with `force=1`, which cancels it first)."""
-    run = await runs.run_of(identity, thread_id, run_id)
+    run = await runs.run_of(identity, thread_id, run_id, "delete")
     if run.status in ACTIVE:
         if not force:
             return json_response(
@@ -197,6 +198,7 @@ async def join_run_stream(
 ) -> Response:
     """Stream the run's events; with `Last-Event-ID`, only those after it (replay)."""
     run = await runs.run_of(identity, thread_id, run_id)
+    base, stream = _paths(run)
     return sse_response(
         runs.events,
         run.run_id,
@@ -205,7 +207,10 @@ async def join_run_stream(
         keepalive_s=settings.keepalive_s,
         is_active=runs.is_active(run.run_id),
         on_disconnect=_canceller(runs, run, "cancel" if cancel_on_disconnect else "continue"),
-        headers={"Content-Location": _paths(run)[0]},
+        # `Location` is where the SDK reconnects when this stream drops (with its
+        # Last-Event-ID); without it `joinStream`, which useStream rejoins a run with after
+        # a reload, fails on the first dropped connection instead of resuming.
+        headers={"Location": stream, "Content-Location": base},
     )
 
 
@@ -219,7 +224,7 @@ async def cancel_run(
     action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Response:
     """Cancel the run; `action=rollback` also deletes it and the checkpoints it wrote."""
-    run = await runs.run_of(identity, thread_id, run_id)
+    run = await runs.run_of(identity, thread_id, run_id, "update")
     if run.status in FINAL:
         return json_response(run.public(), 200)
     await runs.cancel(run, action)
@@ -271,9 +276,11 @@ async def cancel_runs(
     """Cancel runs by thread and ids, or every pending/running run of the caller."""
     if body.status is not None:
         statuses = ACTIVE if body.status == "all" else (body.status,)
-        targets = await runs.store.runs_with_status(identity.id, statuses)
+        targets = await runs_to_cancel(runs.store, identity, body.status, statuses, action)
     elif body.thread_id and body.run_ids:
-        targets = [await runs.run_of(identity, body.thread_id, rid) for rid in body.run_ids]
+        targets = [
+            await runs.run_of(identity, body.thread_id, rid, "update") for rid in body.run_ids
+        ]
     else:
         return json_response({"detail": "give thread_id with run_ids, or status"}, 422)
     for run in targets:

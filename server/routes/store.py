@@ -2,7 +2,8 @@
 
 Paths and bodies are the ones `langgraph-sdk` sends (`client.store.*`; `GET` takes the
 namespace as one dotted string). Each identity reads and writes only its own namespaces
-(`server/store/scoped.py`); refusals are `{"detail"}`, as on the threads routes.
+(`server/store/scoped.py`), under its project's `@auth.on.store` rules when `ORCA_AUTH_PATH`
+names them (`server/store/authorized.py`); refusals are `{"detail"}`, as on the threads routes.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from langgraph.store.base import NOT_PROVIDED, InvalidNamespaceError, Item, SearchItem
+from langgraph.store.base import (
+    NOT_PROVIDED,
+    BaseStore,
+    InvalidNamespaceError,
+    Item,
+    SearchItem,
+)
 from pydantic import BaseModel, Field
 
 from server.deps import IdentityDep, get_identity, resources_of
 from server.runs.wire import json_response
 from server.store.open import MemoryStore
 from server.store.rules import StoreRejected
-from server.store.scoped import ScopedStore
 
 router = APIRouter(tags=["store"], dependencies=[Depends(get_identity)])
 
@@ -33,12 +39,12 @@ async def get_store(request: Request) -> MemoryStore:
 
 async def get_own_store(
     identity: IdentityDep, store: Annotated[MemoryStore, Depends(get_store)]
-) -> ScopedStore:
-    """Return the caller's view of the store: its own namespaces only."""
-    return store.view(identity.id)
+) -> BaseStore:
+    """Return the caller's view: its own namespaces, under its `@auth.on.store` rules."""
+    return store.api_view(identity)
 
 
-OwnStoreDep = Annotated[ScopedStore, Depends(get_own_store)]
+OwnStoreDep = Annotated[BaseStore, Depends(get_own_store)]
 
 
 class PutItem(BaseModel):

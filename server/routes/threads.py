@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from langgraph.errors import InvalidUpdateError
@@ -29,7 +30,7 @@ from server.runs.schema import (
     ThreadSearch,
     checkpoint_ref,
 )
-from server.runs.service import Graph, RunRejected, RunsService
+from server.runs.service import Graph, NotFound, RunRejected, RunsService
 from server.runs.state import get_history, get_state, thread_config, update_state
 from server.runs.wire import json_response, last_event_id, parse_modes, sse_response
 
@@ -71,7 +72,8 @@ async def create_thread(body: ThreadCreate, runs: RunsDep, identity: IdentityDep
     existing = None
     if body.thread_id is not None:
         existing = await runs.store.get_thread(body.thread_id, identity.id)
-    marks = {"assistant_id": runs.assistant(graph_id).assistant_id, **body.metadata}
+    assistant = await runs.find_assistant(identity, graph_id)
+    marks = {"assistant_id": assistant.assistant_id, **body.metadata}
     thread = await runs.create_thread(identity, body.thread_id, marks, body.if_exists)
     if existing:  # `do_nothing` on your own thread: it keeps the history it has
         return json_response(thread.public())
@@ -111,8 +113,8 @@ def _supersteps(
 @router.post("/threads/search")
 async def search_threads(body: ThreadSearch, runs: RunsDep, identity: IdentityDep) -> Response:
     """Search your threads by metadata, values, status or ids (`select`: only those fields)."""
-    found = await runs.store.search_threads(
-        identity.id,
+    found = await runs.search_threads(
+        identity,
         _filter(body),
         limit=body.limit,
         offset=body.offset,
@@ -132,14 +134,25 @@ async def prune_threads(body: ThreadPrune, runs: RunsDep, identity: IdentityDep)
 
     Ids that are not your threads are skipped, and so, for `keep_latest`, are threads with
     a run in progress (its checkpoints are being written); `pruned_count` counts the rest.
+    Every thread is authorized before any is pruned: the project's `threads.delete` rule
+    (`keep_latest`: `threads.update`, the thread stays) hides a thread its filters do not
+    match, and a refusal (403) prunes nothing.
     """
-    pruned = 0
+    action = "delete" if body.strategy == "delete" else "update"
+    threads: list[ThreadRecord] = []
     for thread_id in dict.fromkeys(body.thread_ids):
-        thread = await runs.store.get_thread(thread_id, identity.id)
-        if thread is None:
+        try:
+            threads.append(await runs.thread(identity, thread_id, action))
+        except NotFound:
             continue
+    pruned = 0
+    for thread in threads:
+        thread_id = thread.thread_id
         if body.strategy == "delete":
-            await runs.delete_thread(identity, thread_id)
+            try:
+                await runs.delete_thread(identity, thread_id)
+            except NotFound:  # deleted meanwhile
+                continue
         elif await runs.store.active_runs(thread_id):
             continue
         elif (graph := runs.graph_of(thread)) is not None:
@@ -154,7 +167,7 @@ async def prune_threads(body: ThreadPrune, runs: RunsDep, identity: IdentityDep)
 @router.post("/threads/count")
 async def count_threads(body: ThreadSearch, runs: RunsDep, identity: IdentityDep) -> Response:
     """Count your threads that match."""
-    return json_response(await runs.store.count_threads(identity.id, _filter(body)))
+    return json_response(await runs.count_threads(identity, _filter(body)))
 
 
 def _filter(body: ThreadSearch) -> ThreadFilter:
@@ -174,8 +187,7 @@ async def patch_thread(
     thread_id: str, body: ThreadPatch, runs: RunsDep, identity: IdentityDep
 ) -> Response:
     """Merge metadata into the thread's."""
-    await runs.thread(identity, thread_id)
-    thread = await runs.store.update_thread(thread_id, identity.id, body.metadata)
+    thread = await runs.update_thread(identity, thread_id, body.metadata)
     return json_response(thread.public() if thread else None)
 
 
@@ -232,9 +244,9 @@ async def _copy_checkpoints(graph: Graph, source: str, target: str) -> None:
 
 
 async def _graph(
-    runs: RunsService, identity: Identity, thread_id: str
+    runs: RunsService, identity: Identity, thread_id: str, action: str = "read"
 ) -> tuple[ThreadRecord, Graph | None]:
-    thread = await runs.thread(identity, thread_id)
+    thread = await runs.thread(identity, thread_id, action)
     return thread, runs.graph_of(thread)
 
 
@@ -284,7 +296,7 @@ async def update_thread_state(
     thread_id: str, body: StateUpdate, runs: RunsDep, identity: IdentityDep
 ) -> Response:
     """Write values into the thread's state, as if `as_node` had returned them."""
-    thread, graph = await _graph(runs, identity, thread_id)
+    thread, graph = await _graph(runs, identity, thread_id, "update")
     if graph is None:
         raise RunRejected("the thread has no graph yet: run an assistant on it first")
     if await runs.store.active_runs(thread.thread_id):
@@ -367,6 +379,11 @@ async def thread_stream(
     modes = parse_modes(stream_mode)
     if modes is not None and "run_modes" in modes:
         modes = None  # the SDK's default: every event the run streams, in its own modes
+    # Where the SDK reconnects when this stream drops, with its Last-Event-ID: the followed
+    # run's own stream (the same events under the same ids), in the same modes.
+    location = f"/threads/{thread.thread_id}/runs/{run.run_id}/stream"
+    if modes:
+        location += "?" + urlencode({"stream_mode": sorted(modes)}, doseq=True)
     return sse_response(
         runs.events,
         run.run_id,
@@ -376,6 +393,7 @@ async def thread_stream(
         is_active=runs.is_active(run.run_id),
         on_disconnect=None,
         headers={
+            "Location": location,
             "Content-Location": f"/threads/{thread_id}/runs/{run.run_id}",
             "X-Run-Status": run.status if run.status in ACTIVE else "final",
         },

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
 from langserve import add_routes
 
-from graphs import REGISTRY
+from graphs.context import Context
 from server.auth.identity import ANONYMOUS, Identity
 from server.deps import get_identity, resources_of
 from server.errors import run_error_message
 from server.guards.runs import RunLimits
+from server.projects.workflows import workflows_of
 from server.run_policy import RunRefused, default_context
+from server.runs.context import with_auth_user
 from server.runs.records import ThreadBusy
-from server.runs.service import NotFound, RunsService
+from server.runs.service import NotFound, RunRejected, RunsService
 from server.served import (
     CLAIMED_KEY,
     CONTEXT_KEY,
@@ -32,7 +34,9 @@ from server.settings import Settings
 def mount_workflows(app: FastAPI, settings: Settings) -> None:
     """Add `/invoke`, `/batch`, `/stream`, `/stream_events`, schemas and playground per workflow."""
     defaults = default_context(settings)
-    for spec in REGISTRY.values():
+    for spec in workflows_of(app).values():
+        if not spec.langserve:  # its schema cannot be published (logged at start)
+            continue
 
         def resolve(name: str = spec.name) -> Pregel[Any, Any, Any, Any]:
             return resources_of(app).graphs[name]
@@ -48,7 +52,9 @@ def mount_workflows(app: FastAPI, settings: Settings) -> None:
                 spec=spec,
                 resolve=resolve,
                 service=service,
-                defaults=defaults,
+                # The operator's graphs get their own context schema's defaults, through
+                # the run service (`assign_run_config`).
+                defaults=defaults if spec.origin == "built-in" else None,
                 telemetry=app.state.telemetry,
                 limits=RunLimits.from_settings(settings),
             ),
@@ -74,18 +80,26 @@ async def assign_run_config(
     configurable = dict(config.get("configurable") or {})
     resources = resources_of(request.app)
     identity: Identity = getattr(request.state, "identity", ANONYMOUS)
-    try:
-        context = resources.policy.context(configurable, identity, strict=False)
-    except RunRefused as refused:
-        raise HTTPException(400, str(refused)) from None
     runs = resources.runs
     assert runs is not None, "the lifespan opens the run service"
+    graph = resources.graphs[workflow]
+    context: Any
+    try:
+        if graph.context_schema is Context:
+            context = resources.policy.context(configurable, identity, strict=False)
+        else:  # a graph of the operator's: its own schema, as the runs API builds it
+            context = runs.context_for(graph, None, identity, config={"configurable": configurable})
+    except RunRefused as refused:
+        raise HTTPException(400, str(refused)) from None
+    except RunRejected as rejected:
+        raise HTTPException(422, str(rejected)) from None
     if not configurable.get("thread_id"):
         configurable[NEW_THREAD_KEY] = True  # each run (each input of a batch) gets its own
     else:
         thread_id = str(configurable["thread_id"])
         try:  # before a stream begins, so a refusal is a status code, not a stream's error event
-            await runs.claim_thread(identity, thread_id, runs.assistant(workflow))
+            assistant = await runs.find_assistant(identity, workflow)
+            await runs.claim_thread(identity, thread_id, assistant)
         except NotFound:
             raise HTTPException(404, f"no thread {thread_id!r}") from None
         if request.url.path.rsplit("/", 1)[-1].startswith("stream"):
@@ -95,4 +109,5 @@ async def assign_run_config(
     configurable["tenant"] = identity.tenant
     configurable[CONTEXT_KEY] = context
     configurable[IDENTITY_KEY] = identity
-    return RunnableConfig(**{**config, "configurable": configurable})  # type: ignore[typeddict-item]
+    # The caller as LangGraph's server hands it to graphs (`langgraph_auth_user`, ...).
+    return cast(RunnableConfig, with_auth_user({**config, "configurable": configurable}, identity))

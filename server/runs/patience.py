@@ -148,3 +148,46 @@ def unavailable(error: BaseException, *, resume: str) -> dict[str, str]:
         "error": type(error).__name__,
         "message": f"following the run failed ({error}); the run itself may still finish: {resume}",
     }
+
+
+class Outage:
+    """One line when the database goes away, one when it is back: not a traceback per poll.
+
+    For loops that poll the database and simply try again next time (the cron scheduler):
+    `failed` on each failure of a poll, `ok` on each success.
+    """
+
+    def __init__(self, who: str, logger: logging.Logger = log) -> None:
+        """Log as `who` (e.g. "cron scheduler") to `logger`."""
+        self.who = who
+        self.log = logger
+        self.since: float | None = None
+        """When the outage began (monotonic); None while the database answers."""
+
+    def failed(self, error: BaseException, *, retry_s: float) -> None:
+        """Note a failed poll: a warning the first time, debug while it lasts.
+
+        An error that is not transient is a bug, not an outage: its traceback is logged.
+        """
+        if not transient(error):
+            self.log.error("%s failed; retrying", self.who, exc_info=error)
+            return
+        if self.since is not None:
+            self.log.debug("%s: the database is still away (%s)", self.who, error)
+            return
+        self.since = time.monotonic()
+        self.log.warning(
+            "%s: the database is unreachable (%s: %s); retrying every %g s until it is back",
+            self.who,
+            type(error).__name__,
+            str(error).strip() or "no detail",
+            retry_s,
+        )
+
+    def ok(self) -> None:
+        """Note a successful poll: after an outage, say it is over and how long it lasted."""
+        if self.since is None:
+            return
+        lasted = time.monotonic() - self.since
+        self.since = None
+        self.log.warning("%s: the database is back after %.1f s", self.who, lasted)

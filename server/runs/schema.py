@@ -179,16 +179,6 @@ class HistoryQuery(Body):
     checkpoint: CheckpointRef | None = None
 
 
-class AssistantSearch(Body):
-    """`POST /assistants/search` and `/assistants/count`."""
-
-    graph_id: str | None = None
-    name: str | None = None
-    metadata: dict[str, Any] | None = None
-    limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
-
-
 class RunsCancel(Body):
     """`POST /runs/cancel`: by thread and run ids, or by status."""
 

@@ -7,28 +7,33 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from langgraph.graph.state import CompiledStateGraph
-
 from graphs.context import Context
 from server.auth.identity import Identity
+from server.auth.langgraph_auth import authorize, matches
 from server.observability.runs import RunTelemetry
 from server.run_policy import RunPolicy, RunRefused
-from server.runs.assistants import Assistant, Assistants
+from server.runs import authorized
+from server.runs.assistants import Assistant, Assistants, AssistantStore, merge_config
+from server.runs.authorized import run_value, stamped_metadata, thread_filters, visible_thread
+from server.runs.context import executed_context, with_auth_user
 from server.runs.events import EventLog
 from server.runs.execute import Outcome, execute
 from server.runs.local import LocalRun, SurfaceBody, outcome_from_state
+from server.runs.lookup import AssistantLookup, Forbidden, Graph, NotFound, RunRejected
 from server.runs.records import (
     ACTIVE,
     RunRecord,
     RunStore,
     ThreadBusy,
     ThreadExists,
+    ThreadFilter,
     ThreadRecord,
     ThreadStatus,
     now,
@@ -38,24 +43,13 @@ from server.runs.serde import jsonable
 from server.runs.signals import Signals
 from server.runs.webhooks import WebhookRefused, check_webhook
 from server.runs.workers import RunWorkers
+from server.store.runs import owned_store
 
-Graph = CompiledStateGraph[Any, Any, Any, Any]
-
-
-class RunRejected(ValueError):
-    """The run body cannot be run (422), with what to change."""
-
-
-class Forbidden(PermissionError):
-    """The caller's credential lacks a scope this run needs (403)."""
-
-
-class NotFound(LookupError):
-    """No such thread, run or assistant for this identity (404)."""
+__all__ = ["Forbidden", "Graph", "NotFound", "RunRejected", "RunsService"]
 
 
 @dataclass
-class RunsService:
+class RunsService(AssistantLookup):
     """Threads and runs of every identity, over one store and this process's workers."""
 
     store: RunStore
@@ -70,6 +64,10 @@ class RunsService:
     webhook_allow_private: bool = False
     telemetry: RunTelemetry | None = None
     """Run metrics (`orca_workflow_runs_total{surface=...}`) and the run log line."""
+    saved: AssistantStore | None = None
+    """Saved assistants (None: only the registry's system assistants)."""
+    thread_deleted: list[Callable[[str, str], Awaitable[object]]] = field(default_factory=list)
+    """Called with `(thread_id, owner)` as a thread is deleted (the crons on it go too)."""
     _local: dict[str, LocalRun] = field(default_factory=dict)
     """Surface runs started here whose first attempt has not begun (`start_local`)."""
 
@@ -77,16 +75,49 @@ class RunsService:
     async def create_thread(
         self, identity: Identity, thread_id: str | None, metadata: dict[str, Any], if_exists: str
     ) -> ThreadRecord:
-        """Create a thread for `identity` (ThreadExists when the id is taken)."""
-        thread_id = thread_id or str(uuid.uuid4())
-        return await self.store.create_thread(thread_id, identity.id, metadata, if_exists=if_exists)
+        """Create a thread for `identity` (ThreadExists when the id is taken).
 
-    async def thread(self, identity: Identity, thread_id: str) -> ThreadRecord:
-        """Return the identity's thread, or raise NotFound."""
-        thread = await self.store.get_thread(thread_id, identity.id)
+        The project's `threads.create` rule (`ORCA_AUTH_PATH`) may refuse it or change the
+        metadata stored; an existing thread its filters do not match is taken too.
+        """
+        thread_id = thread_id or str(uuid.uuid4())
+        metadata, filters = await stamped_metadata(identity, thread_id, metadata, if_exists)
+        thread = await self.store.create_thread(
+            thread_id, identity.id, metadata, if_exists=if_exists
+        )
+        if not matches(thread.metadata, filters):
+            raise ThreadExists(thread_id)
+        return thread
+
+    async def thread(
+        self, identity: Identity, thread_id: str, action: str = "read"
+    ) -> ThreadRecord:
+        """Return the identity's thread, if the project's `threads.<action>` rule lets it."""
+        filters = await thread_filters(identity, action, thread_id)
+        thread = await visible_thread(self.store, identity, thread_id, filters)
         if thread is None:
             raise NotFound(f"no thread {thread_id!r}")
         return thread
+
+    async def update_thread(
+        self, identity: Identity, thread_id: str, metadata: dict[str, Any]
+    ) -> ThreadRecord | None:
+        """Merge metadata (as the project's `threads.update` rule leaves it) into the thread's."""
+        value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(metadata)}
+        filters = await authorize(identity, "threads", "update", value)
+        if await visible_thread(self.store, identity, thread_id, filters) is None:
+            raise NotFound(f"no thread {thread_id!r}")
+        return await self.store.update_thread(thread_id, identity.id, value["metadata"] or {})
+
+    async def search_threads(
+        self, identity: Identity, where: ThreadFilter, **page: Any
+    ) -> list[ThreadRecord]:
+        """Return the identity's matching threads (`limit`, `offset`, `sort_by`, `descending`)."""
+        return await authorized.search_threads(self.store, identity, where, **page)
+
+    async def count_threads(self, identity: Identity, where: ThreadFilter) -> int:
+        """Count the identity's matching threads."""
+        return await authorized.count_threads(self.store, identity, where)
 
     async def claim_thread(
         self, identity: Identity, thread_id: str, assistant: Assistant
@@ -97,22 +128,29 @@ class RunsService:
         a thread of another identity is NotFound, whatever the surface.
         """
         marks = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
+        run = {"assistant_id": assistant.assistant_id, "metadata": {}, "kwargs": {}}
+        filters = await thread_filters(identity, "create_run", thread_id, **run)
+        existing = await self.store.get_thread(thread_id, identity.id)
+        if existing is not None:
+            if not matches(existing.metadata, filters):
+                raise NotFound(f"no thread {thread_id!r}")
+            return existing
         try:
-            return await self.store.create_thread(
-                thread_id, identity.id, marks, if_exists="do_nothing"
-            )
+            return await self.create_thread(identity, thread_id, marks, "do_nothing")
         except ThreadExists:
             raise NotFound(f"no thread {thread_id!r}") from None
 
     async def delete_thread(self, identity: Identity, thread_id: str) -> None:
-        """Delete the thread, its checkpoints, runs and stream buffers (active runs cancelled)."""
-        thread = await self.thread(identity, thread_id)
+        """Delete the thread, its checkpoints, runs, stream buffers and crons (runs cancelled)."""
+        thread = await self.thread(identity, thread_id, "delete")
         for run in await self.store.active_runs(thread.thread_id):
             await self.cancel(run, "interrupt")
         graph = self.graph_of(thread)
         saver = graph.checkpointer if graph is not None else None
         if saver is not None and not isinstance(saver, bool):
             await saver.adelete_thread(thread_id)
+        for listener in self.thread_deleted:  # before the thread, so none fires on it again
+            await listener(thread_id, identity.id)
         await self.store.delete_thread(thread_id, identity.id)
 
     def graph_of(self, thread: ThreadRecord) -> Graph | None:
@@ -120,25 +158,6 @@ class RunsService:
         return self.graphs.get(str(thread.metadata.get("graph_id")))
 
     # Runs ---------------------------------------------------------------------
-    def assistant(self, key: str) -> Assistant:
-        """Return the assistant named `key`, or raise NotFound."""
-        found = self.assistants.get(key)
-        if found is None:
-            raise NotFound(
-                f"no assistant {key!r}; use one of {[a.graph_id for a in self.assistants.all]}"
-            )
-        return found
-
-    def context_for(self, graph: Graph, given: dict[str, Any] | None, identity: Identity) -> Any:
-        """Return the run context: the caller's settings, checked, and the server's values."""
-        given = dict(given or {})
-        if graph.context_schema is not Context:
-            return given or None
-        try:
-            return vars(self.policy.context(given, identity))
-        except RunRefused as refused:
-            raise RunRejected(str(refused)) from None
-
     def check_input(self, graph_id: str, run_input: Any, identity: Identity) -> None:
         """Refuse input the caller's scopes do not allow (403) or cannot be read (422)."""
         try:
@@ -149,19 +168,25 @@ class RunsService:
             raise RunRejected(str(refused)) from None
 
     def _kwargs(
-        self, body: RunCreate, graph_id: str, graph: Graph, identity: Identity
+        self, body: RunCreate, assistant: Assistant, graph: Graph, identity: Identity
     ) -> dict[str, Any]:
         # `interrupt_before/after` naming no node of this graph are accepted, as langgraph-api
         # does (LangGraph ignores them): a generic client may send the same list to several.
         checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
+        graph_id = assistant.graph_id
         self.check_input(graph_id, body.input, identity)
         if body.command is not None and body.command.update is not None:
             self.check_input(graph_id, body.command.update, identity)
         return {
             "input": body.input,
             "command": body.command.model_dump(exclude_unset=True) if body.command else None,
-            "config": body.config,
-            "context": self.context_for(graph, body.context, identity),
+            # The assistant's config and context go under the run's (langgraph-api's rule).
+            # The caller as LangGraph's server hands it to graphs, set here, never taken
+            # from the caller (`configurable.langgraph_auth_user`, ...).
+            "config": with_auth_user(merge_config(assistant.config, body.config), identity),
+            "context": self.context_for(
+                graph, body.context, identity, config=body.config, assistant=assistant
+            ),
             "stream_mode": body.modes(),
             "stream_subgraphs": body.stream_subgraphs,
             "interrupt_before": body.interrupt_before,
@@ -179,45 +204,50 @@ class RunsService:
         body: RunCreate,
         *,
         start_now: bool = True,
+        run_id: str | None = None,
     ) -> tuple[RunRecord, asyncio.Task[Outcome | None] | None]:
         """Queue or start a run; return it and, when this process executes it, its task.
 
         `thread_id=None` is a stateless run: a temporary thread (deleted afterwards unless
-        `on_completion="keep"`).
+        `on_completion="keep"`). `run_id` is given by a caller that must not start the same
+        run twice (a cron firing): a second insert of the id fails on the primary key.
         """
-        assistant = self.assistant(body.assistant_id)
-        graph = self.graphs[assistant.graph_id]
-        kwargs = self._kwargs(body, assistant.graph_id, graph, identity)
+        assistant = await self.find_assistant(identity, body.assistant_id)
+        graph = self.graph_for(assistant)
+        kwargs = self._kwargs(body, assistant, graph, identity)
         if body.webhook is not None:
             try:
                 await check_webhook(str(body.webhook), allow_private=self.webhook_allow_private)
             except WebhookRefused as refused:
                 raise RunRejected(str(refused)) from None
+        value = run_value(body, thread_id, assistant.assistant_id, kwargs)
+        filters = await authorize(identity, "threads", "create_run", value)
         if thread_id is None:
             thread = await self.create_thread(identity, None, {}, "raise")
             kwargs["temporary"] = body.on_completion == "delete"
         else:
-            try:
-                thread = await self.thread(identity, thread_id)
-            except NotFound:
-                if body.if_not_exists != "create":
-                    raise
-                thread = await self.create_thread(identity, thread_id, {}, "do_nothing")
+            found = await visible_thread(self.store, identity, thread_id, filters)
+            if found is None and (
+                body.if_not_exists != "create"
+                or await self.store.get_thread(thread_id, identity.id)  # hidden by the rule
+            ):
+                raise NotFound(f"no thread {thread_id!r}")
+            thread = found or await self.create_thread(identity, thread_id, {}, "do_nothing")
         run = RunRecord(
-            run_id=str(uuid.uuid4()),
+            run_id=run_id or str(uuid.uuid4()),
             thread_id=thread.thread_id,
             assistant_id=assistant.assistant_id,
             graph_id=assistant.graph_id,
             owner=identity.id,
             kwargs=kwargs,
-            metadata=dict(body.metadata or {}),
+            metadata=dict(value.get("metadata") or {}),  # as the project's rule left it
             multitask_strategy=body.multitask_strategy,
         )
         if body.after_seconds:
             run.not_before = now() + timedelta(seconds=body.after_seconds)
         marks = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
         strategy = body.multitask_strategy
-        if start_now and not body.after_seconds and self.workers.has_room:
+        if start_now and not body.after_seconds and self.workers.can_start_now:
             # The hot path: one statement inserts the run already claimed by this process,
             # if the thread has no pending or running run (else the strategy decides).
             try:
@@ -240,6 +270,8 @@ class RunsService:
         await self.store.insert_run(
             run, claim_for=None, lease_s=self.workers.lease_s, thread_metadata=marks
         )
+        if start_now and not body.after_seconds and not self.workers.has_room:
+            self.workers.note_queued()  # later runs queue behind it (fairness, workers.py)
         await self.signals.publish_work()
         return run, None
 
@@ -252,7 +284,7 @@ class RunsService:
         surface: str,
         body: SurfaceBody,
         shown_input: Any = None,
-        context: Context | None = None,
+        context: Context | dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         streaming: bool = False,
         thread_claimed: bool = False,
@@ -261,8 +293,17 @@ class RunsService:
 
         The thread is claimed and the run recorded as for the runs API; a thread with a
         pending or running run refuses it (ThreadBusy: the `reject` strategy, 409).
+        `graph_id` is a graph name or an assistant id (`find_assistant`). `context` is a
+        `Context` the surface already checked with the run policy, or the caller's values,
+        which go through `context_for` like a runs API run's (absent: the defaults).
         """
-        assistant = self.assistant(graph_id)
+        assistant = await self.find_assistant(identity, graph_id)
+        graph = self.graph_for(assistant)
+        stored = (
+            vars(context)
+            if isinstance(context, Context)
+            else self.context_for(graph, context, identity, assistant=assistant)
+        )
         if not thread_claimed:  # LangServe claims before its stream begins (for a 404 status)
             await self.claim_thread(identity, thread_id, assistant)
         run = RunRecord(
@@ -276,7 +317,7 @@ class RunsService:
                 # A later attempt (this process died) resumes from the last checkpoint.
                 "input": None,
                 "surface_input": jsonable(shown_input),
-                "context": vars(context) if context is not None else None,
+                "context": stored,
                 "stream_mode": ["values"],
                 "streaming": streaming,
                 "tenant": identity.tenant,
@@ -301,19 +342,25 @@ class RunsService:
         local.task = self.workers.start_claimed(run)
         return local
 
-    async def run_of(self, identity: Identity, thread_id: str | None, run_id: str) -> RunRecord:
-        """Return the identity's run (on `thread_id`, when given), or raise NotFound."""
+    async def run_of(
+        self, identity: Identity, thread_id: str | None, run_id: str, action: str = "read"
+    ) -> RunRecord:
+        """Return the identity's run (on `thread_id`, when given), or raise NotFound.
+
+        The project's `threads.<action>` rule decides (`read`; `update` to cancel, `delete`).
+        """
         run = await self.store.get_run(run_id, identity.id)
         if run is None or (thread_id is not None and run.thread_id != thread_id):
+            raise NotFound(f"no run {run_id!r}")
+        filters = await thread_filters(identity, action, run.thread_id, run_id=run_id)
+        if filters and await visible_thread(self.store, identity, run.thread_id, filters) is None:
             raise NotFound(f"no run {run_id!r}")
         return run
 
     async def execute(self, run: RunRecord, events: Any) -> Outcome:
         """Execute one attempt (the workers' `execute`): a surface's body, or the graph's stream."""
-        context = run.kwargs.get("context")
         graph = self.graphs[run.graph_id]
-        if graph.context_schema is Context and isinstance(context, dict):
-            context = Context(**context)
+        context = executed_context(graph.context_schema, run.kwargs.get("context"))
         telemetry = self.telemetry
         surface = str(run.kwargs.get("surface") or "runs")
         streaming = bool(run.kwargs.get("streaming"))
@@ -323,7 +370,8 @@ class RunsService:
             else nullcontext()
         )
         local = self._local.pop(run.run_id, None)
-        async with timed as record:
+        # The graphs' `runtime.store` is the run owner's, whichever surface started the run.
+        async with owned_store(run.owner), timed as record:
             if local is not None:
                 events.emit("metadata", {"run_id": run.run_id, "attempt": run.attempt})
                 await local.execute(events)

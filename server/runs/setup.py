@@ -1,9 +1,9 @@
 """Open the runs API for the lifespan: store, signals, event log, workers, service.
 
-PostgreSQL configured: runs, threads and stream buffers are rows shared by every process
-on the database, and survive restarts. Embedded default: the same rows in the service's
-SQLite file (`$ORCA_DATA_DIR/orca.sqlite`, on the connection the API keys use), which also
-survive restarts; signals stay in this process, the only one on that file.
+PostgreSQL configured: runs, threads, stream buffers and saved assistants are rows shared
+by every process on the database, and survive restarts. Embedded default: the same rows in
+the service's SQLite file (`$ORCA_DATA_DIR/orca.sqlite`, on the connection the API keys
+use), which also survive restarts; signals stay in this process, the only one on that file.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from server.auth.db import Database, SqliteDatabase
 from server.observability.metrics import Metrics
 from server.observability.runs import RunTelemetry
 from server.run_policy import RunPolicy
-from server.runs.assistants import Assistants
+from server.runs.assistants import Assistants, AssistantStore
 from server.runs.events import EventLog
 from server.runs.execute import Outcome
 from server.runs.records import RunRecord, RunStore
 from server.runs.service import Graph, RunsService
 from server.runs.signals import Signals
+from server.runs.sqlite_assistants import SqliteAssistants
 from server.runs.sqlite_store import SqliteRunStore
 from server.runs.stream_metrics import StreamBufferMetrics
 from server.runs.webhooks import deliver
@@ -33,18 +34,23 @@ from server.settings import Settings
 
 async def _store_and_signals(
     settings: Settings, checkpoints: CheckpointStore, database: Database
-) -> tuple[RunStore, Signals]:
+) -> tuple[RunStore, Signals, AssistantStore]:
     if checkpoints.kind != "postgres":
         if not isinstance(database, SqliteDatabase):
             raise TypeError(f"the embedded run store needs the SQLite database, not {database}")
         store = SqliteRunStore(database)
         await store.setup()
-        return store, Signals()
+        assistants = SqliteAssistants(database)
+        await assistants.setup()
+        return store, Signals(), assistants
+    from server.runs.pg_assistants import PgAssistants
     from server.runs.pg_signals import PgSignals
     from server.runs.pg_store import PostgresRunStore
 
-    return PostgresRunStore(checkpoints.pool), PgSignals(
-        str(settings.postgres_url), checkpoints.pool
+    return (
+        PostgresRunStore(checkpoints.pool),
+        PgSignals(str(settings.postgres_url), checkpoints.pool),
+        PgAssistants(checkpoints.pool),
     )
 
 
@@ -65,7 +71,7 @@ async def open_runs(
     `database` is the service's own (`server.auth.setup.open_database`): on the embedded
     default, runs and threads share its SQLite connection, so the file has one writer.
     """
-    store, signals = await _store_and_signals(settings, checkpoints, database)
+    store, signals, saved = await _store_and_signals(settings, checkpoints, database)
     events = EventLog(store, signals, poll_s=settings.run_poll_s)
     service = RunsService(
         store=store,
@@ -74,6 +80,7 @@ async def open_runs(
         workers=None,  # type: ignore[arg-type]  # set below: the workers call the service
         graphs=graphs,
         assistants=Assistants(descriptions),
+        saved=saved,
         policy=policy,
         recursion_limit=settings.recursion_limit,
         webhook_allow_private=settings.webhook_allow_private,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiosqlite
-from langgraph.store.base import TTLConfig
+from langgraph.store.base import BaseStore, TTLConfig
 from langgraph.store.postgres import AsyncPostgresStore
 from langgraph.store.sqlite import AsyncSqliteStore
 from psycopg import AsyncConnection
@@ -27,8 +27,10 @@ from psycopg.rows import dict_row
 from qdrant_client import AsyncQdrantClient
 
 from checkpoints import CheckpointStore
+from server.auth.identity import Identity
 from server.embeddings.gateway import EmbeddingGateway
 from server.settings import Settings
+from server.store.authorized import AuthorizedStore
 from server.store.config import StoreIndex, StoreTTL
 from server.store.expiry import ExpirySweeper
 from server.store.indexed import IndexedStore
@@ -64,6 +66,11 @@ class MemoryStore:
     def view(self, owner: str) -> ScopedStore:
         """Return `owner`'s namespaces (an identity id)."""
         return ScopedStore(self.items, owner, ttl=self.ttl, max_value_bytes=self.max_value_bytes)
+
+    def api_view(self, identity: Identity) -> BaseStore:
+        """Return the store API's view for a caller: its own, under its project's store rules."""
+        own = self.view(identity.id)
+        return own if identity.user is None else AuthorizedStore(own, identity)
 
 
 def ttl_config(ttl: StoreTTL) -> TTLConfig:

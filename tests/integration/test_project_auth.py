@@ -144,6 +144,40 @@ async def test_a_handler_returning_false_is_403(server: str) -> None:
             await root.threads.get(own)
 
 
+# The store -----------------------------------------------------------------------
+async def test_store_handlers_rewrite_namespaces_filter_searches_and_refuse(server: str) -> None:
+    # alice and bob are one identity (`acme`): only `@auth.on.store` keeps their items apart.
+    label = f"notes-{uuid.uuid4().hex}"
+    async with client(server, "alice") as alice, client(server, "bob") as bob:
+        await alice.store.put_item([label], "n1", {"text": "alice's", "hidden": False})
+        await alice.store.put_item([label], "n2", {"text": "secret", "hidden": True})
+        await bob.store.put_item([label], "n1", {"text": "bob's", "hidden": False})
+
+        mine = await alice.store.get_item([label], "n1")
+        assert mine is not None and mine["value"]["text"] == "alice's"
+        assert mine["namespace"] == ["alice", label]  # the namespace the handler chose
+        again = await alice.store.get_item(["alice", label], "n1")  # already prefixed
+        assert again is not None and again["value"] == mine["value"]
+        theirs = await bob.store.get_item([label], "n1")
+        assert theirs is not None and theirs["value"]["text"] == "bob's"
+        assert await bob.store.get_item(["alice", label], "n1") is None  # bob/alice/..
+
+        found = await alice.store.search_items([label])
+        assert [(i["key"], i["namespace"]) for i in found["items"]] == [("n1", ["alice", label])]
+        assert (await alice.store.search_items([label], filter={"hidden": True}))["items"] == []
+        listed = (await bob.store.list_namespaces())["namespaces"]
+        assert ["bob", label] in listed and all(ns[0] == "bob" for ns in listed)
+
+        with pytest.raises(PermissionDeniedError) as refused:
+            await alice.store.put_item(["readonly"], "k", {"text": "x"})
+        assert refused.value.response.json() == {
+            "detail": "not allowed: readonly namespaces take no writes"
+        }
+        await alice.store.delete_item([label], "n1")
+        assert await alice.store.get_item([label], "n1") is None
+        assert await bob.store.get_item([label], "n1") is not None
+
+
 # LangServe and AG-UI -------------------------------------------------------------
 def agui_body(thread_id: str, text: str) -> dict[str, Any]:
     return {

@@ -4,8 +4,9 @@ Bearer tokens name users. `user-a` and `user-b` are their own identities. `alice
 share the identity `acme` (one team, one knowledge base) but each is a `person`: Orca's
 ownership alone would show them each other's threads, so only the filters below keep them
 apart. `root` holds the `admin` permission, the only one that may delete threads.
-Assistants are stamped and filtered by the same owner. `CALLS` records the path of every
-request `authenticate` is asked about (the server runs in the tests' process).
+Assistants are stamped and filtered by the same owner, and store items live under the
+owner's first label. `CALLS` records the path of every request `authenticate` is asked
+about (the server runs in the tests' process).
 """
 
 from __future__ import annotations
@@ -90,3 +91,25 @@ async def on_assistant_update(ctx: Auth.types.AuthContext, value: dict[str, Any]
 async def on_assistants(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> Any:
     """Show, search and delete only the assistants this user owns."""
     return {"owner": owner(ctx)}
+
+
+@auth.on.store
+async def on_store(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> Any:
+    """Keep each person's items under their own first label (LangGraph's own example)."""
+    namespace = tuple(value.get("namespace") or ())
+    if namespace[:1] != (owner(ctx),):
+        value["namespace"] = (owner(ctx), *namespace)
+
+
+@auth.on.store.put
+async def on_store_put(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> Any:
+    """Refuse writes to `readonly` namespaces; put the rest under the person's label."""
+    assert "readonly" not in value["namespace"], "readonly namespaces take no writes"
+    await on_store(ctx, value)
+
+
+@auth.on.store.search
+async def on_store_search(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> Any:
+    """Search the person's own items, and only those not marked `hidden`."""
+    await on_store(ctx, value)
+    return {"hidden": False}

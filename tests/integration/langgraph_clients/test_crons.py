@@ -313,6 +313,24 @@ async def test_another_identity_never_sees_a_cron(
     assert await client.crons.count(thread_id=thread_id) == 1
 
 
+async def test_deleting_a_thread_deletes_its_crons_at_once(
+    client: LangGraphClient, settings: Settings
+) -> None:
+    thread_id, cron = await thread_with_cron(client, "bound")
+    other_id, other = await thread_with_cron(client, "kept")
+    await client.crons.create_for_thread(thread_id, "echo", schedule=EVERY_MINUTE, enabled=False)
+    assert await client.crons.count(thread_id=thread_id) == 2
+
+    await client.threads.delete(thread_id)
+    # Gone from the table itself, not only from searches, long before any next firing.
+    assert await client.crons.count(thread_id=thread_id) == 0
+    assert sql(settings, "SELECT cron_id FROM orca_crons WHERE thread_id = %s", (thread_id,)) == []
+    with pytest.raises(NotFoundError):
+        await client.crons.update(cron["cron_id"], enabled=False)
+    assert await client.crons.count(thread_id=other_id) == 1  # another thread's stays
+    assert next_run_date(settings, other["cron_id"]) is not None
+
+
 # Exactly once across schedulers ---------------------------------------------------------
 async def test_racing_schedulers_fire_each_cron_once(
     client: LangGraphClient, settings: Settings, tmp_path: Path
