@@ -104,9 +104,8 @@ MIGRATIONS.append(
     "ALTER TABLE orca_api_keys ADD COLUMN scopes text NOT NULL DEFAULT 'run ingest'"
 )
 
-MIGRATIONS.append("SELECT 1 -- 6: reserved for the store (server/store)")
 MIGRATIONS.append(
-    # 7: saved assistants (server/runs/pg_assistants.py): the current row of each, and every
+    # 6: saved assistants (server/runs/pg_assistants.py): the current row of each, and every
     # version (a PATCH adds one; `set_latest` copies one back into the current row).
     """
     CREATE TABLE orca_assistants (
@@ -139,7 +138,7 @@ MIGRATIONS.append(
     """
 )
 MIGRATIONS.append(
-    # 8: crons (server/crons/pg_store.py). `payload` is the run body of each firing; a
+    # 7: crons (server/crons/pg_store.py). `payload` is the run body of each firing; a
     # scheduler claims a due cron by setting `claimed_by`/`claimed_until` and moves
     # `next_run_date` on when its firing is recorded. `owner_kind`/`owner_scopes`: the
     # identity each firing runs as. No foreign key to orca_threads (a firing finds a deleted

@@ -1,4 +1,4 @@
-"""Crons in PostgreSQL (`orca_crons`, migration 8), shared by every process on the database.
+"""Crons in PostgreSQL (`orca_crons`, migration 7), shared by every process on the database.
 
 Who keeps the exactly-once rule: `CLAIM_DUE` claims due crons in one statement, its
 `FOR UPDATE SKIP LOCKED` letting concurrent schedulers pass each other, and a claim lasts
@@ -92,7 +92,7 @@ class PostgresCronStore:
             return await cursor.fetchall() if cursor.description is not None else []
 
     async def setup(self) -> None:
-        """Do nothing: migration 8 made the table."""
+        """Do nothing: migration 7 made the table."""
 
     async def clock(self) -> datetime:
         """Return the database's time."""

@@ -1,6 +1,6 @@
 """A cron as the stores keep it, and what a store of crons must do.
 
-Two stores keep the same rows: PostgreSQL (`pg_store.py`, migration 8) shared by every
+Two stores keep the same rows: PostgreSQL (`pg_store.py`, migration 7) shared by every
 process, and the embedded default's SQLite file (`sqlite_store.py`). Every read and write
 names the owner, so another identity's cron is never found.
 """

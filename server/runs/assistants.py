@@ -172,7 +172,7 @@ class AssistantStore(Protocol):
     """Saved assistants of every identity (PostgreSQL or the embedded SQLite file)."""
 
     async def setup(self) -> None:
-        """Create what the store needs (PostgreSQL: migration 7 did)."""
+        """Create what the store needs (PostgreSQL: migration 6 did)."""
         ...
 
     async def create(self, assistant: Assistant, *, if_exists: str) -> Assistant:

@@ -1,4 +1,4 @@
-"""Saved assistants in PostgreSQL: `orca_assistants` and `orca_assistant_versions` (migration 7).
+"""Saved assistants in PostgreSQL: `orca_assistants` and `orca_assistant_versions` (migration 6).
 
 Every read and write names the owner, so another identity's assistant is missing, never
 forbidden. A `PATCH` and a `set_latest` are each one transaction that locks the current
@@ -110,7 +110,7 @@ class PgAssistants:
         self.pool = pool
 
     async def setup(self) -> None:
-        """Nothing to create: migration 7 made the tables."""
+        """Nothing to create: migration 6 made the tables."""
 
     async def _fetch(self, query: sql.SQL | sql.Composed, params: Any = ()) -> list[dict[str, Any]]:
         async with self.pool.connection() as connection:

@@ -1,6 +1,6 @@
 """Saved assistants on the embedded default, in `$ORCA_DATA_DIR/orca.sqlite`.
 
-The same tables as PostgreSQL's migration 7, on the connection the API keys and the run
+The same tables as PostgreSQL's migration 6, on the connection the API keys and the run
 store share (one writer to the file). JSON is text and times UTC text, as in the run store
 (`sqlite_sql.py`); every call is one transaction, so a `PATCH` reads the last version and
 writes the next one with nothing in between.
