@@ -86,8 +86,9 @@ run: $(VENV)/.installed
 services:
 	@bash .ci/services
 
-# Node packages of the browser and AG-UI client tests (pinned by their lock files).
-JS_TEST_DEPS := tests/browser/node_modules/.package-lock.json tests/agui_client/node_modules/.package-lock.json
+# Node packages of the browser, AG-UI and LangGraph JS client tests (pinned by their lock files).
+JS_TEST_DEPS := tests/browser/node_modules/.package-lock.json tests/agui_client/node_modules/.package-lock.json \
+	tests/langgraph_js/node_modules/.package-lock.json tests/protocol_js/node_modules/.package-lock.json
 tests/%/node_modules/.package-lock.json: tests/%/package-lock.json
 	npm ci --prefix tests/$* --no-audit --no-fund
 
@@ -115,7 +116,8 @@ bench-embeddings: $(VENV)/.installed $(LITELLM)
 	$(BIN)/python -m evals.bench_embeddings --litellm $(LITELLM)
 
 # `langgraph dev` (LangGraph's in-memory Agent Server), the peer of the runs benchmark, in its
-# own venv (never a dependency).
+# own venv (never a dependency). Aegra (aegra-api on PostgreSQL), the other peer, is measured
+# when var/aegra (a Python 3.12 venv with aegra-api) exists: --aegra var/aegra/bin/uvicorn.
 LANGGRAPH_DEV := var/langgraph-dev/bin/langgraph
 $(LANGGRAPH_DEV):
 	$(PYTHON) -m venv var/langgraph-dev

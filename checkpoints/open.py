@@ -16,6 +16,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from checkpoints.locks import advisory_lock
+
 
 @dataclass(frozen=True)
 class CheckpointStore:
@@ -29,6 +31,9 @@ class CheckpointStore:
     pool: Any = None
     """The PostgreSQL connection pool (for its size gauges); None with SQLite."""
 
+
+SETUP_LOCK = 0x0C1A_0007
+"""`pg_advisory_lock` key held while LangGraph's checkpoint tables are created or migrated."""
 
 RECONNECT_TIMEOUT_S = 10.0
 """How long one reconnection attempt keeps backing off (psycopg_pool doubles its delay
@@ -148,7 +153,10 @@ async def _open_postgres(
     await pool.open(wait=True, timeout=10)
     try:
         saver = AsyncPostgresSaver(pool, serde=serde)
-        await saver.setup()
+        # Several processes (`orca serve --workers N`, `orca worker`) may start on one fresh
+        # database at once: LangGraph's migrations are not safe to run concurrently.
+        async with pool.connection() as connection, advisory_lock(connection, SETUP_LOCK):
+            await saver.setup()
 
         async def ping() -> None:
             async with pool.connection(timeout=2) as connection:

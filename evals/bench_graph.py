@@ -10,9 +10,10 @@ this file as it is (its `langgraph.json` points at `graph`) and Orca serves it t
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict  # pydantic reads it for the input schema on 3.11
 
 
 class BenchState(TypedDict, total=False):

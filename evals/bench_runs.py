@@ -1,9 +1,11 @@
-"""Benchmark the threads/runs API: Orca against `langgraph dev` and in-process LangGraph.
+"""Benchmark the threads/runs API: Orca against `langgraph dev`, Aegra and in-process LangGraph.
 
 One run measures, one server at a time (the servers and this load generator share the
 machine's cores), the trivial two-node graph of `evals/bench_graph.py`:
 
 - `langgraph dev` (LangGraph's in-memory Agent Server, from its own venv under `var/`);
+- Aegra (aegra-api 0.11, PostgreSQL, its in-process executor; `--aegra` names the uvicorn of
+  its own venv, `var/aegra` by default), on its own throw-away database;
 - Citadel Orca (`orca serve`, started here on a throw-away PostgreSQL database, unless
   `--orca-url` names a running one), with `durability` sync, async and exit in the run body;
 - the ceiling: the graph on Orca's own checkpointer (`open_checkpointer`: AsyncPostgresSaver
@@ -22,6 +24,7 @@ builds the `langgraph dev` venv and runs:
 
     .venv/bin/python -m evals.bench_runs --langgraph-dev var/langgraph-dev/bin/langgraph
         [--orca-url URL] [--postgres-url URL] [--json out.json] [--skip orca] [--runs-c1 N]
+        [--aegra PATH] [--orca-workers N] [--concurrency 1,16,64] [--durability sync,exit]
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from evals.bench_aegra import aegra_rows
 from evals.bench_embeddings import free_port, process
 from evals.wrk_runs import server_sums, where_the_time_goes, wrk_waits
 
@@ -175,8 +179,10 @@ async def measure_wrk(
 ) -> list[Row]:
     """As `measure`, with wrk as the client of the timed runs (warm-up answers checked)."""
     latencies, _, errors = await timed(call, await make_items(args.warmup), 16)
+    if errors:  # the warm-up's answers are checked: a server that fails them is not timed
+        print(f"  {server} {durability}: {errors} of {args.warmup} warm-up runs failed")
     rows = []
-    for concurrency in (1, 16):
+    for concurrency in args.concurrency:
         threads = await make_items(args.wrk_threads)
         before = await asyncio.to_thread(server_sums, base)
         rps, p50, p99, failed = await asyncio.to_thread(
@@ -263,7 +269,7 @@ async def inprocess_rows(dsn: str, args: argparse.Namespace) -> list[Row]:
             return [uuid.uuid4().hex for _ in range(count)]
 
         rows: list[Row] = []
-        for durability in DURABILITIES:
+        for durability in args.durability:
 
             async def call(thread_id: str, durability: Any = durability) -> bool:
                 config = {"configurable": {"thread_id": thread_id}}
@@ -306,8 +312,8 @@ def langgraph_dev_rows(args: argparse.Namespace, work: Path) -> list[Row]:
     port = free_port()
     command = [args.langgraph_dev, *"dev --no-browser --no-reload --host 127.0.0.1".split()]
     command += ["--port", str(port), "--config", str(config)]
-    # Its dev default is 1 run at a time; Orca's ORCA_RUN_WORKERS default is 10.
-    command += ["--n-jobs-per-worker", str(args.langgraph_jobs)]
+    # Its dev default is 1 run at a time: as many as Orca's ORCA_RUN_WORKERS default (32).
+    command += ["--n-jobs-per-worker", str(args.jobs)]
     base = f"http://127.0.0.1:{port}"
     with process(command, f"{base}/ok", LANGGRAPH_DEV_ENV):
         return asyncio.run(http_rows("langgraph dev", base, LANGGRAPH_DEV_DURABILITIES, args))
@@ -316,10 +322,11 @@ def langgraph_dev_rows(args: argparse.Namespace, work: Path) -> list[Row]:
 def orca_rows(args: argparse.Namespace, work: Path) -> list[Row]:
     """Measure Orca at `--orca-url`, or start `orca serve` on a scratch database."""
     if args.orca_url:
-        return asyncio.run(http_rows("orca", args.orca_url.rstrip("/"), DURABILITIES, args))
+        return asyncio.run(http_rows("orca", args.orca_url.rstrip("/"), args.durability, args))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [str(Path(sys.executable).with_name("orca")), "serve", "--host", "127.0.0.1"]
+    command += ["--workers", str(args.orca_workers)]
     with scratch_database(args.postgres_url, "orca") as dsn:
         env = {
             "ORCA_DATA_DIR": str(work / "orca"),
@@ -328,10 +335,20 @@ def orca_rows(args: argparse.Namespace, work: Path) -> list[Row]:
             "ORCA_RATE_LIMIT": "",
             "ORCA_RATE_LIMIT_RUNS": "",
             "ORCA_LOG_LEVEL": "WARNING",
+            # Remote models on closed loopback ports: the bench graph calls none, and no
+            # process spends memory and start-up time loading the in-process ones.
+            "ORCA_CHAT_PROVIDER": "openai",
+            "ORCA_LLM01_URL": f"http://127.0.0.1:{free_port()}/v1",
+            "ORCA_EMBEDDING_PROVIDER": "ollama",
+            "ORCA_OLLAMA_URL": f"http://127.0.0.1:{free_port()}",
         }
+        if args.orca_workers > 1:
+            # Several processes need a Qdrant server; these runs never call it, so a closed
+            # loopback port does.
+            env["ORCA_QDRANT_URL"] = f"http://127.0.0.1:{free_port()}"
         try:
             with process([*command, "--port", str(port)], f"{base}/health", env):
-                return asyncio.run(http_rows("orca", base, DURABILITIES, args))
+                return asyncio.run(http_rows("orca", base, args.durability, args))
         except (RuntimeError, httpx.HTTPError) as exc:
             print(f"  (orca skipped: {exc})")
             return []
@@ -367,11 +384,38 @@ def report(rows: list[Row]) -> None:
                 print(f"  {durability:<6} {name:<27} {mine.runs_per_s / other.runs_per_s:6.3f}")
 
 
+def peer_ratios(rows: list[Row], peer: str) -> None:
+    """Print Orca ÷ `peer` per durability and concurrency: runs/s, p50 and p99."""
+    by = {(row.server, row.durability, row.concurrency): row for row in rows}
+    pairs = [
+        (orca, by[(peer, durability, c)])
+        for (server, durability, c), orca in by.items()
+        if server == "orca" and (peer, durability, c) in by
+    ]
+    if not pairs:
+        return
+    print(f"orca ÷ {peer} (runs/s: higher is better; p50, p99: lower is better):")
+    for orca, other in pairs:
+        if not (other.runs_per_s and other.p50_ms and other.p99_ms):
+            continue  # nothing measured (every request failed)
+        print(
+            f"  {orca.durability:<6} c={orca.concurrency:<3} runs/s "
+            f"{orca.runs_per_s / other.runs_per_s:6.2f}  p50 {orca.p50_ms / other.p50_ms:6.2f}"
+            f"  p99 {orca.p99_ms / other.p99_ms:6.2f}"
+        )
+
+
 def main() -> None:
-    """Parse options and measure `langgraph dev`, then Orca, then in-process."""
+    """Parse options and measure `langgraph dev`, Aegra, Orca, then in-process."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--langgraph-dev", default=str(ROOT / "var/langgraph-dev/bin/langgraph"))
-    parser.add_argument("--langgraph-jobs", type=int, default=10, help="--n-jobs-per-worker")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=32,
+        help="runs each server executes at once: Orca's ORCA_RUN_WORKERS default, given to "
+        "`langgraph dev` (--n-jobs-per-worker) and Aegra (N_JOBS_PER_WORKER)",
+    )
     parser.add_argument("--orca-url", help="a running Orca to measure instead of starting one")
     parser.add_argument(
         "--postgres-url",
@@ -385,7 +429,28 @@ def main() -> None:
     parser.add_argument("--ttfe-runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=32)
     parser.add_argument(
-        "--skip", action="append", default=[], choices=["langgraph-dev", "orca", "in-process"]
+        "--skip",
+        action="append",
+        default=[],
+        choices=["langgraph-dev", "aegra", "orca", "in-process"],
+    )
+    parser.add_argument(
+        "--aegra",
+        default=str(ROOT / "var/aegra/bin/uvicorn"),
+        help="uvicorn of a venv with aegra-api installed",
+    )
+    parser.add_argument("--orca-workers", type=int, default=1, help="orca serve --workers")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(c) for c in text.split(",")],
+        default=[1, 16],
+        help="comma-separated wrk concurrencies (first one also gets the stream timing)",
+    )
+    parser.add_argument(
+        "--durability",
+        type=lambda text: tuple(text.split(",")),
+        default=DURABILITIES,
+        help="comma-separated durabilities to time (Orca, Aegra and in-process)",
     )
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument(
@@ -405,14 +470,19 @@ def main() -> None:
         if "langgraph-dev" not in args.skip:
             print("langgraph dev:")
             rows += langgraph_dev_rows(args, work)
+        if "aegra" not in args.skip:
+            print("aegra:")
+            rows += aegra_rows(args, work)
         if "orca" not in args.skip:
-            print("orca:")
+            print(f"orca ({args.orca_workers} process(es)):")
             rows += orca_rows(args, work)
         if "in-process" not in args.skip:
             print("in-process (AsyncPostgresSaver):")
             with scratch_database(args.postgres_url, "inproc") as dsn:
                 rows += asyncio.run(inprocess_rows(dsn, args))
     report(rows)
+    peer_ratios(rows, "aegra")
+    peer_ratios(rows, "in-process")
     if args.json:
         args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2) + "\n")
 

@@ -7,6 +7,8 @@ the stores themselves: they call the server's LangServe routes.
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -30,7 +32,7 @@ ApiKeyOption = Annotated[
 
 def fail(message: str) -> typer.Exit:
     """Print one clear line and return the exit to raise."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -75,16 +77,37 @@ def describe(response: httpx.Response) -> str:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (ORCA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (ORCA_PORT).")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="ORCA_CONFIG",
+            help="A LangGraph project's langgraph.json to serve (ORCA_CONFIG).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="ORCA_WORKERS",
+            help="Server processes on the port (ORCA_WORKERS); more than 1 needs PostgreSQL, "
+            "a Qdrant server and, with rate limits, Redis.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP server on the configured (embedded by default) dependencies."""
     import uvicorn
 
-    from server.app import create_app
     from server.observability.logs import configure_logging
+    from server.processes import refusal
+    from server.projects import ProjectError, read_project
+    from server.projects.environment import load_env
 
     try:
-        settings = load_settings()
-    except SettingsError as exc:
+        if config is not None:  # its env first, so ORCA_* variables there apply too
+            load_env(read_project(config))
+        settings = load_settings(**({"config": config} if config is not None else {}))
+    except (SettingsError, ProjectError) as exc:
         raise fail(str(exc)) from None
     # The options win over the settings, and the app sees the result (its auth warning
     # depends on the bound address).
@@ -92,8 +115,26 @@ def serve(
         update={"host": host or settings.host, "port": port or settings.port}
     )
     configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
+    if (refused := refusal(settings, workers)) is not None:
+        raise fail(refused)
+    served: Any
+    if workers > 1:
+        # Each process builds its own app (server/processes.py) from these settings.
+        os.environ.update(ORCA_HOST=settings.host, ORCA_PORT=str(settings.port))
+        if config is not None:
+            os.environ["ORCA_CONFIG"] = str(config)
+        served = "server.processes:app_factory"
+    else:
+        from server.app import create_app  # not in a supervisor: its workers import it
+
+        try:
+            served = create_app(settings)
+        except ProjectError as exc:
+            raise fail(str(exc)) from None
     uvicorn.run(
-        create_app(settings),
+        served,
+        factory=workers > 1,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         log_config=None,  # configure_logging above owns the handlers
@@ -158,6 +199,7 @@ async def stream_answer(
 
 def _register_commands() -> None:
     """Add the commands that live in `server/commands/`."""
+    from server.commands.deps import deps_app
     from server.commands.eval import eval_command
     from server.commands.ingest import ingest_command
     from server.commands.keys import keys_app
@@ -165,6 +207,7 @@ def _register_commands() -> None:
     from server.commands.worker import worker_command
 
     app.add_typer(keys_app, name="keys")
+    app.add_typer(deps_app, name="deps")
     app.command("ingest")(ingest_command)
     app.command("prune")(prune_command)
     app.command("eval")(eval_command)

@@ -25,6 +25,9 @@ log = logging.getLogger("orca.embeddings")
 
 Results = dict[bytes, CachedVector]
 
+GATHER_S = 0.002
+"""Longest the dispatcher keeps yielding for inputs still arriving (see `_gather_arrivals`)."""
+
 
 class FailedInput(Exception):
     """The provider could not embed the input under `key`; `error` says why."""
@@ -117,6 +120,8 @@ class MicroBatcher:
                 await self._slots.acquire()
                 if self.max_wait_s and len(self._pending) < self.max_batch:
                     await asyncio.sleep(self.max_wait_s)
+                else:
+                    await self._gather_arrivals()
                 batch = dict(list(self._pending.items())[: self.max_batch])
                 for key in batch:
                     del self._pending[key]
@@ -125,6 +130,24 @@ class MicroBatcher:
                 call.add_done_callback(self._calls.discard)
         finally:
             self._dispatcher = None
+
+    async def _gather_arrivals(self) -> None:
+        """Let requests already on their way join the batch, for at most `GATHER_S`.
+
+        When a call returns, every client it answered sends its next input a moment later;
+        dispatching the first to arrive alone, and the rest behind it, would alternate a
+        batch of one with a full one (about half the model's batch throughput with one
+        call slot). So the dispatcher yields to the event loop while inputs keep arriving,
+        and goes as soon as two turns of the loop bring none: an idle server's lone
+        request waits two turns, not a timer.
+        """
+        loop = asyncio.get_running_loop()
+        deadline, seen, quiet = loop.time() + GATHER_S, len(self._pending), 0
+        # Two quiet turns: a request read in one turn reaches `run` in the next one.
+        while quiet < 2 and len(self._pending) < self.max_batch and loop.time() < deadline:
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if len(self._pending) == seen else 0
+            seen = len(self._pending)
 
     async def _call(self, batch: dict[bytes, str]) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Scope
@@ -69,12 +70,14 @@ def _parse(text: str) -> IPv4Address | IPv6Address | None:
 class IdentityOrAddress:
     """Key requests by their authenticated identity, or by client address without one.
 
-    `identify` is the app's authentication dependency (`server.deps.get_identity`). A request
-    it refuses is counted against its address, so failed attempts are limited too; the
-    route's own authentication answers it afterwards (401, or 503 when the key store is
-    down), and a public route is served as before. Anonymous requests
-    (`ORCA_AUTH_MODE=none`) are counted by address too: they would otherwise share one
-    counter.
+    `identify` is the app's authentication dependency (`server.deps.get_identity`), asked
+    only on routes that depend on it: a public route (`/`, `/docs`, `/chat`) is counted
+    against its address and never authenticates (a project's `@auth.authenticate` is not
+    run for it). A request `identify` refuses is counted against its address, so failed
+    attempts are limited too; the route's own authentication answers it afterwards with
+    the refusal `identify` remembered (401, or 503 when the key store is down), without
+    authenticating twice. Anonymous requests (`ORCA_AUTH_MODE=none`) are counted by
+    address too: they would otherwise share one counter.
     """
 
     def __init__(
@@ -82,13 +85,38 @@ class IdentityOrAddress:
     ) -> None:
         self.identify = identify
         self.address = address
+        self._asks: dict[int, bool] = {}
+        """Per route (by id; routes live as long as the app): whether it depends on `identify`."""
 
     async def __call__(self, request: Request) -> str:
         """Return `id:<identity>` or `ip:<address>`."""
-        try:
-            identity = await self.identify(request)
-        except Exception:  # noqa: BLE001 - the route's own authentication reports it
-            identity = None
+        identity = None
+        if self._route_asks(request.scope.get("route")):
+            try:
+                identity = await self.identify(request)
+            except Exception:  # noqa: BLE001 - the route's own authentication reports it
+                identity = None
         if identity is None or identity.kind == "anonymous":
             return "ip:" + self.address.of(request.scope)
         return "id:" + identity.id
+
+    def _route_asks(self, route: Any) -> bool:
+        """Return whether the route (or a dependency of it) depends on `identify`."""
+        asks = self._asks.get(id(route))
+        if asks is None:
+            dependant = getattr(route, "dependant", None)
+            asks = self._asks[id(route)] = dependant is not None and _depends_on(
+                dependant, self.identify
+            )
+        return asks
+
+
+def _depends_on(dependant: Any, call: Any) -> bool:
+    """Return whether a FastAPI dependant's tree calls `call`."""
+    pending = [dependant]
+    while pending:
+        node = pending.pop()
+        if node.call is call:
+            return True
+        pending.extend(node.dependencies)
+    return False

@@ -95,6 +95,8 @@ class RunWorkers:
         self._cancel_actions: dict[str, str] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._draining = False
+        self._backlog = False
+        """A run was queued for want of a slot and the queue has not been seen empty since."""
         signals.on_cancel(self._on_cancel)
 
     # Lifecycle ----------------------------------------------------------------
@@ -124,12 +126,31 @@ class RunWorkers:
         """Whether this process can start one more run now."""
         return not self._draining and len(self.running) < self.slots
 
+    @property
+    def can_start_now(self) -> bool:
+        """Whether a new run may skip the queue: a free slot, and no run queued before it.
+
+        Without the second condition a run created the moment a slot frees would take it
+        ahead of the runs queued while every slot was busy, again and again under steady
+        load: those waited many runs' time (p99 at 16 concurrent `/wait`s on 10 slots was
+        5-10x the median). Queued, the new run is claimed in creation order.
+        """
+        return self.has_room and not self._backlog
+
+    def note_queued(self) -> None:
+        """Record that a run was queued (no free slot): new runs queue behind it."""
+        self._backlog = True
+
     # Claiming -----------------------------------------------------------------
     async def _claim_loop(self) -> None:
         while True:
             self.signals.work.clear()
             try:
-                while self.has_room and (run := await self.store.claim_next(self.id, self.lease_s)):
+                while self.has_room:
+                    run = await self.store.claim_next(self.id, self.lease_s)
+                    if run is None:
+                        self._backlog = False  # nothing claimable: new runs may start at once
+                        break
                     self.start_claimed(run)
             except Exception:
                 log.exception("claiming runs failed; retrying")

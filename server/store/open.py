@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 from qdrant_client import AsyncQdrantClient
 
 from checkpoints import CheckpointStore
+from checkpoints.locks import advisory_lock
 from server.auth.identity import Identity
 from server.embeddings.gateway import EmbeddingGateway
 from server.settings import Settings
@@ -182,11 +183,9 @@ async def _setup_postgres(url: str) -> None:
     async with await AsyncConnection.connect(
         url, autocommit=True, row_factory=dict_row, prepare_threshold=None
     ) as connection:
-        await connection.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
-        try:
+        # Polled, not waited for: see checkpoints/locks.py (a deadlock with two processes).
+        async with advisory_lock(connection, SETUP_LOCK):
             await AsyncPostgresStore(connection).setup()
-        finally:
-            await connection.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
 
 
 @asynccontextmanager

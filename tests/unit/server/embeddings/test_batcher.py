@@ -157,3 +157,29 @@ async def test_an_unattributed_refusal_is_retried_singly_so_neighbours_succeed()
         await result
     assert failed.value.key == cache_key("test", "poison")
     assert ["fine"] in embedder.batches and ["also fine"] in embedder.batches
+
+
+async def test_inputs_arriving_turn_after_turn_join_one_batch() -> None:
+    # As after a call returns: its clients' next requests reach the batcher one event-loop
+    # turn apart, and the first must not leave alone with the rest behind it.
+    embedder = CountingEmbedder()
+    subject = batcher(embedder, max_concurrency=1)
+
+    async def arrive(turns: int, text: str) -> None:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        await subject.run(items(text))
+
+    await asyncio.gather(*(arrive(turn, f"text {turn}") for turn in range(6)))
+    assert [len(batch) for batch in embedder.batches] == [6]
+
+
+async def test_a_lone_input_is_not_held_for_company() -> None:
+    embedder = CountingEmbedder()
+    subject = batcher(embedder, max_concurrency=1)
+    await subject.run(items("alone"))
+    later = asyncio.create_task(subject.run(items("later")))
+    for _ in range(3):  # the first call is long done: this one is not waiting for it
+        await asyncio.sleep(0)
+    await later
+    assert embedder.batches == [["alone"], ["later"]]

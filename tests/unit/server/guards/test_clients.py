@@ -4,6 +4,8 @@ from ipaddress import ip_network
 from typing import Any
 
 import pytest
+from fastapi import Depends
+from fastapi.routing import APIRoute
 from starlette.requests import Request
 
 from server.auth.authenticate import unauthorized
@@ -51,9 +53,18 @@ def test_a_scope_without_a_client_is_unknown() -> None:
     assert ClientAddress(PROXIES).of({"type": "http", "headers": []}) == "unknown"
 
 
+def routed(peer: str, identify: Any | None) -> Request:
+    """Return a request to a route that depends on `identify` (None: a public route)."""
+
+    async def endpoint() -> None:
+        return None
+
+    dependencies = [Depends(identify)] if identify is not None else []
+    return Request({**scope(peer), "route": APIRoute("/x", endpoint, dependencies=dependencies)})
+
+
 async def test_an_identity_is_the_key_and_anonymous_or_refused_callers_their_address() -> None:
     address = ClientAddress()
-    request = Request(scope("198.51.100.7"))
 
     async def as_alice(request: Request) -> Identity:
         return Identity(id="alice", kind="api_key")
@@ -64,9 +75,23 @@ async def test_an_identity_is_the_key_and_anonymous_or_refused_callers_their_add
     async def refused(request: Request) -> Identity:
         raise unauthorized("the API key is not valid")
 
-    assert await IdentityOrAddress(as_alice, address)(request) == "id:alice"
-    assert await IdentityOrAddress(as_anyone, address)(request) == "ip:198.51.100.7"
-    assert await IdentityOrAddress(refused, address)(request) == "ip:198.51.100.7"
+    for identify, key in ((as_alice, "id:alice"), (as_anyone, "ip:198.51.100.7")):
+        assert await IdentityOrAddress(identify, address)(routed("198.51.100.7", identify)) == key
+    key_of = IdentityOrAddress(refused, address)
+    assert await key_of(routed("198.51.100.7", refused)) == "ip:198.51.100.7"
+
+
+async def test_a_public_route_is_keyed_by_address_without_authenticating() -> None:
+    asked: list[Request] = []
+
+    async def as_alice(request: Request) -> Identity:
+        asked.append(request)
+        return Identity(id="alice", kind="api_key")
+
+    key_of = IdentityOrAddress(as_alice, ClientAddress())
+    assert await key_of(routed("198.51.100.7", None)) == "ip:198.51.100.7"
+    assert await key_of(Request(scope("198.51.100.7"))) == "ip:198.51.100.7"  # no route
+    assert asked == []
 
 
 async def test_when_authentication_fails_on_its_side_the_address_is_the_key() -> None:
@@ -74,4 +99,4 @@ async def test_when_authentication_fails_on_its_side_the_address_is_the_key() ->
         raise ConnectionError("PostgreSQL is down")
 
     key = IdentityOrAddress(key_store_down, ClientAddress())
-    assert await key(Request(scope("198.51.100.7"))) == "ip:198.51.100.7"
+    assert await key(routed("198.51.100.7", key_store_down)) == "ip:198.51.100.7"
