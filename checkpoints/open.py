@@ -12,7 +12,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, OperationalError
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -159,8 +159,17 @@ async def _open_postgres(
             await saver.setup()
 
         async def ping() -> None:
-            async with pool.connection(timeout=2) as connection:
-                await connection.execute("SELECT 1")
+            # A connection given back within RECENTLY_USED_S is handed out unchecked, so
+            # the first ping after a database restart may get one the restart broke: its
+            # error discards it, and the second try gets a checked (or new) connection.
+            for attempt in (1, 2):
+                try:
+                    async with pool.connection(timeout=2) as connection:
+                        await connection.execute("SELECT 1")
+                    return
+                except OperationalError:
+                    if attempt == 2:
+                        raise
 
         yield CheckpointStore(saver=saver, kind="postgres", ping=ping, pool=pool)
     finally:
