@@ -201,7 +201,8 @@ async def sse_frames(events: AsyncIterator[BaseEvent], keepalive_s: float) -> As
     try:
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), keepalive_s)
+                async with asyncio.timeout(keepalive_s):  # not wait_for: see RunWorkers
+                    event = await queue.get()
             except TimeoutError:
                 if producer.done():  # it failed without a sentinel; `ruled` makes that rare
                     break

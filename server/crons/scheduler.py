@@ -96,8 +96,9 @@ class CronScheduler:
                     delay = min(delay, max(until_next, 0.0))
             except Exception as error:
                 self.outage.failed(error, retry_s=self.poll_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            with contextlib.suppress(TimeoutError):  # not wait_for: see RunWorkers
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def tick(self) -> int:
         """Fire every cron due now that no other scheduler holds; return how many fired."""

@@ -315,5 +315,6 @@ class EventLog:
                         if not await self._read(run_id, last):
                             return
                         continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=self.poll_s)
+                with contextlib.suppress(TimeoutError):  # not wait_for: see RunWorkers
+                    async with asyncio.timeout(self.poll_s):
+                        await wake.wait()

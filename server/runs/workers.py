@@ -154,8 +154,12 @@ class RunWorkers:
                     self.start_claimed(run)
             except Exception:
                 log.exception("claiming runs failed; retrying")
+            # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a
+            # cancellation that arrives as the event is set, and this loop then never
+            # ends (a lifespan shutdown hung on it, about one in three in a test file).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.signals.work.wait(), timeout=self.poll_s)
+                async with asyncio.timeout(self.poll_s):
+                    await self.signals.work.wait()
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -124,8 +124,9 @@ async def journal(
                         yield event
                 ordinal += 1
             else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(rung.wait(), timeout=poll_s)
+                with contextlib.suppress(TimeoutError):  # not wait_for: see RunWorkers
+                    async with asyncio.timeout(poll_s):
+                        await rung.wait()
             known = await thread_runs(runs, thread_id)
 
 
