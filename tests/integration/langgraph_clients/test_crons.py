@@ -242,7 +242,10 @@ async def test_search_count_update_and_delete(client: LangGraphClient, server: s
     by_next = await client.crons.search(
         thread_id=thread_id, sort_by="next_run_date", sort_order="asc"
     )
-    assert [cron["schedule"] for cron in by_next] == ["10 * * * *", "20 * * * *", "30 * * * *"]
+    # Which minute comes next depends on the clock: check the order against the dates.
+    next_dates = [datetime.fromisoformat(cron["next_run_date"]) for cron in by_next]
+    assert next_dates == sorted(next_dates) and len(set(next_dates)) == 3
+    assert {cron["schedule"] for cron in by_next} == {"10 * * * *", "20 * * * *", "30 * * * *"}
     page = await client.crons.search(metadata=tag, limit=2, offset=2, sort_order="asc")
     assert [cron["cron_id"] for cron in page] == ids[2:]
     picked = await client.crons.search(thread_id=thread_id, select=["cron_id", "enabled"])
