@@ -115,15 +115,21 @@ bench-embeddings: $(VENV)/.installed $(LITELLM)
 	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 	$(BIN)/python -m evals.bench_embeddings --litellm $(LITELLM)
 
-# `langgraph dev` (LangGraph's in-memory Agent Server), the peer of the runs benchmark, in its
-# own venv (never a dependency). Aegra (aegra-api on PostgreSQL), the other peer, is measured
-# when var/aegra (a Python 3.12 venv with aegra-api) exists: --aegra var/aegra/bin/uvicorn.
+# `langgraph dev` (LangGraph's in-memory Agent Server) and Aegra (aegra-api on PostgreSQL,
+# which needs Python >= 3.12: PYTHON312 names one), the peers of the runs benchmark, each in
+# its own venv (never a dependency).
 LANGGRAPH_DEV := var/langgraph-dev/bin/langgraph
 $(LANGGRAPH_DEV):
 	$(PYTHON) -m venv var/langgraph-dev
 	var/langgraph-dev/bin/pip install --quiet 'langgraph-cli[inmem]' langgraph
 
-bench-runs: $(VENV)/.installed $(LANGGRAPH_DEV)
+PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python) python3.12)
+AEGRA := var/aegra/bin/uvicorn
+$(AEGRA):
+	$(PYTHON312) -m venv var/aegra
+	var/aegra/bin/pip install --quiet aegra-api uvicorn
+
+bench-runs: $(VENV)/.installed $(LANGGRAPH_DEV) $(AEGRA)
 	$(BIN)/python -m evals.bench_runs --langgraph-dev $(LANGGRAPH_DEV)
 
 # Run overhead of each surface against the same graph in-process (scripted models, SQLite).

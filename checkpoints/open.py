@@ -90,27 +90,32 @@ async def open_checkpointer(
 
 
 RECENTLY_USED_S = 0.5
-"""A connection given back this recently is handed out again unchecked (HikariCP's
+"""A connection handed out this recently is handed out again unchecked (HikariCP's
 `aliveBypassWindowMs`, same value): the check is a round trip on every checkout, and a
 run makes several (runs benchmark: about 0.8 ms of each run's 6 ms at durability exit)."""
 
 
 class RecentlyUsed:
-    """Check a connection on checkout unless it was given back within `RECENTLY_USED_S`."""
+    """Check a connection on checkout unless it was handed out within `RECENTLY_USED_S`.
+
+    Only the checkout is timed, not the return: a pool with a `reset` callback gives every
+    connection back through its maintenance task (a queue hop per statement, and a
+    connection that waits there cannot be handed out). A connection that broke while in
+    use is closed on return by the pool itself (its status is bad), so what a recent
+    checkout vouches for is only the server's side, as a recent return would.
+    """
 
     def __init__(self) -> None:
-        self._returned: weakref.WeakKeyDictionary[AsyncConnection[Any], float] = (
+        self._handed_out: weakref.WeakKeyDictionary[AsyncConnection[Any], float] = (
             weakref.WeakKeyDictionary()
         )
 
-    async def returned(self, connection: AsyncConnection[Any]) -> None:
-        """Pool `reset` callback: remember when the connection came back."""
-        self._returned[connection] = time.monotonic()
-
     async def check(self, connection: AsyncConnection[Any]) -> None:
         """Pool `check` callback: a round trip, unless the connection was just in use."""
-        returned = self._returned.get(connection)
-        if returned is not None and time.monotonic() - returned < RECENTLY_USED_S:
+        now = time.monotonic()
+        handed_out = self._handed_out.get(connection)
+        self._handed_out[connection] = now
+        if handed_out is not None and now - handed_out < RECENTLY_USED_S:
             return
         await AsyncConnectionPool.check_connection(connection)
 
@@ -143,7 +148,6 @@ async def _open_postgres(
             "keepalives_count": 3,
         },
         check=freshness.check,
-        reset=freshness.returned,
         timeout=limits.timeout_s,
         max_waiting=limits.max_waiting,
         max_lifetime=limits.max_lifetime_s,

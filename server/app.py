@@ -113,6 +113,9 @@ def create_app(
             tracer=tracer,
             enabled=settings.metrics_enabled,
         )
+    # Routes are matched in order: the runs API, the busiest, first (no path of the routers
+    # after it matches one of its templates, checked by tests/unit/server/test_app_routes.py).
+    app.include_router(runs.router)
     app.include_router(home.router)
     app.include_router(chat.router)
     app.include_router(docs.router)
@@ -123,7 +126,6 @@ def create_app(
     app.include_router(assistants.router)
     app.include_router(threads.router)
     app.include_router(thread_protocol.router)
-    app.include_router(runs.router)
     app.include_router(crons.router)
     app.include_router(store.router)
     app.include_router(orchestrate.router)

@@ -102,7 +102,7 @@ async def wait_result_response(
     async def result() -> Any:
         return (await runs.wait(run, task)).result
 
-    return wait_response(
+    return await wait_response(
         result,
         keepalive_s=keepalive_s,
         on_disconnect=_canceller(runs, run, body.on_disconnect),
@@ -182,7 +182,9 @@ async def join_run(
     async def result() -> Any:
         return (await runs.wait(run, None)).result
 
-    return wait_response(result, keepalive_s=settings.keepalive_s, on_disconnect=None, headers={})
+    return await wait_response(
+        result, keepalive_s=settings.keepalive_s, on_disconnect=None, headers={}
+    )
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream")

@@ -13,6 +13,7 @@ from typing import Any
 
 from server.runs.records import (
     ACTIVE,
+    Finished,
     RunRecord,
     RunStatus,
     StoredEvent,
@@ -224,11 +225,11 @@ class MemoryRunStore:
         cancel_reason: str | None = None,
         thread: ThreadOutcome | None = None,
         events: list[StoredEvent] | None = None,
-    ) -> bool:
+    ) -> Finished:
         """Record the outcome (and the thread's state, the last events) of a held run."""
         run = self._held(run_id, worker, attempt)
         if run is None:
-            return False
+            return Finished(held=False)
         run.status, run.result, run.cancel_reason = status, result, cancel_reason
         run.worker, run.lease_until, run.updated_at = None, None, now()
         if thread is not None:
@@ -240,7 +241,11 @@ class MemoryRunStore:
             )
         if events:
             await self.append_events(run_id, events)
-        return True
+        queued = any(
+            other.thread_id == run.thread_id and other.status == "pending"
+            for other in self.runs.values()
+        )
+        return Finished(held=True, queued_on_thread=queued)
 
     async def release_run(self, run_id: str, worker: str, attempt: int) -> bool:
         """Put a held run back to pending."""

@@ -72,7 +72,9 @@ FINISH_RUN = sql.SQL("""
         UPDATE orca_runs SET status = %(status)s, result = %(result)s,
             cancel_reason = %(cancel_reason)s, worker = NULL, lease_until = NULL,
             updated_at = now()
-        WHERE {held} RETURNING run_id, thread_id
+        WHERE {held} RETURNING run_id, thread_id, EXISTS (
+            SELECT 1 FROM orca_runs p WHERE p.thread_id = orca_runs.thread_id
+            AND p.status = 'pending') AS queued
     ), thread AS (
         UPDATE orca_threads t SET status = %(thread_status)s,
             "values" = coalesce(%(values)s, t."values"), interrupts = %(interrupts)s,
@@ -85,12 +87,15 @@ FINISH_RUN = sql.SQL("""
                 AS e(seq, event, data)
         ON CONFLICT (run_id, seq) DO NOTHING
     )
-    SELECT count(*) > 0 AS held, max(pg_notify({events}, run_id)::text),
-        max(pg_notify({work}, '')::text)
+    SELECT count(*) > 0 AS held, bool_or(queued) AS queued,
+        max(pg_notify({events}, run_id)::text),
+        max(CASE WHEN queued THEN pg_notify({work}, '')::text END)
     FROM run
 """).format(held=HELD, events=sql.Literal(EVENTS), work=sql.Literal(WORK))
 """A run's outcome, its thread's state and its last events, fenced by the attempt: all or
-nothing. The notifications go out at commit, to every process (this one included)."""
+nothing. The notifications go out at commit, to every process (this one included): workers
+are woken only when a run waits for the thread (a run queued for want of a slot was
+announced when it was queued, and a full worker remembers it, workers.py)."""
 
 CLAIM_TRIES = 3
 """Claims that race for two pending runs of one thread: the loser hits the unique index

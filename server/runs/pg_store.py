@@ -32,6 +32,7 @@ from server.runs.pg_sql import (
 )
 from server.runs.records import (
     ACTIVE,
+    Finished,
     OutcomeUnstorable,
     RunRecord,
     RunStatus,
@@ -356,10 +357,11 @@ class PostgresRunStore:
         cancel_reason: str | None = None,
         thread: ThreadOutcome | None = None,
         events: list[StoredEvent] | None = None,
-    ) -> bool:
+    ) -> Finished:
         """Record the outcome, the thread's state and the last events in one statement.
 
-        It also notifies readers and workers of every process (NOTIFY is sent at commit).
+        It also notifies the readers of every process, and their workers when a run waits
+        for the thread (NOTIFY is sent at commit).
 
         Raises:
             OutcomeUnstorable: PostgreSQL refused the values (a `DataError`: U+0000 in a
@@ -385,7 +387,9 @@ class PostgresRunStore:
             rows = await self._fetch(FINISH_RUN, params)
         except errors.DataError as error:
             raise OutcomeUnstorable(f"{type(error).__name__}: {error}") from error
-        return bool(rows and rows[0]["held"])
+        if not rows or not rows[0]["held"]:
+            return Finished(held=False)
+        return Finished(held=True, queued_on_thread=bool(rows[0]["queued"]))
 
     async def release_run(self, run_id: str, worker: str, attempt: int) -> bool:
         """Put a held run back to pending."""

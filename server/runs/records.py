@@ -157,6 +157,16 @@ class ThreadOutcome:
 
 
 @dataclass(frozen=True)
+class Finished:
+    """What recording a run's outcome found."""
+
+    held: bool
+    """The worker still held the attempt, so its outcome is recorded."""
+    queued_on_thread: bool = False
+    """Another run waits for the thread this run just freed: a worker should look now."""
+
+
+@dataclass(frozen=True)
 class ThreadFilter:
     """What `/threads/search` and `/threads/count` match on (all given parts must match)."""
 
@@ -297,12 +307,13 @@ class RunStore(Protocol):
         cancel_reason: str | None = None,
         thread: ThreadOutcome | None = None,
         events: list[StoredEvent] | None = None,
-    ) -> bool:
+    ) -> Finished:
         """Record the outcome, if the worker still holds this attempt.
 
         In the same transaction: the thread's state (`thread`) and the run's last events
         (`events`, its `end` among them), so no reader sees a final run without its end,
-        and a worker that lost its attempt writes neither.
+        and a worker that lost its attempt writes neither. The answer also says whether a
+        run waits for the thread (workers look for work only then, or when they queued one).
 
         Raises:
             OutcomeUnstorable: when the store cannot hold the result or the thread's

@@ -98,7 +98,9 @@ CLAIM = f"""UPDATE orca_runs SET status = 'running', worker = :worker, attempt =
 """Claim one run in one statement (the process's one connection serialises claims)."""
 
 FINISH_RUN = f"""UPDATE orca_runs SET status = ?, result = ?, cancel_reason = ?, worker = NULL,
-    lease_until = NULL, updated_at = ? WHERE {HELD} RETURNING thread_id"""
+    lease_until = NULL, updated_at = ? WHERE {HELD} RETURNING thread_id, EXISTS (
+        SELECT 1 FROM orca_runs p WHERE p.thread_id = orca_runs.thread_id
+        AND p.status = 'pending')"""
 
 FINISH_THREAD = """UPDATE orca_threads SET status = ?, "values" = coalesce(?, "values"),
     interrupts = ?, updated_at = ? WHERE thread_id = ?"""

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from server.runs.records import (
+    Finished,
     RunRecord,
     RunStatus,
     StoredEvent,
@@ -178,7 +179,7 @@ class SqliteRunStore(SqliteThreads):
         cancel_reason: str | None = None,
         thread: ThreadOutcome | None = None,
         events: list[StoredEvent] | None = None,
-    ) -> bool:
+    ) -> Finished:
         """Record the outcome, the thread's state and the last events in one transaction.
 
         SQLite stores any JSON text (U+0000 included), so this never raises
@@ -186,14 +187,14 @@ class SqliteRunStore(SqliteThreads):
         """
         at = stamp(now())
 
-        async def finish(connection: Connection) -> bool:
+        async def finish(connection: Connection) -> Finished:
             cursor = await connection.execute(
                 FINISH_RUN,
                 (status, json_or_null(result), cancel_reason, at, run_id, worker, attempt),
             )
             held = list(await cursor.fetchall())
             if not held:
-                return False  # taken over: nothing of this attempt is written
+                return Finished(held=False)  # taken over: nothing of this attempt is written
             if thread is not None:
                 await connection.execute(
                     FINISH_THREAD,
@@ -203,7 +204,7 @@ class SqliteRunStore(SqliteThreads):
                     ),
                 )
             await _append(connection, run_id, events or [], at)
-            return True
+            return Finished(held=True, queued_on_thread=bool(held[0][1]))
 
         return await self.db.transaction(finish, immediate=True)
 

@@ -1,9 +1,10 @@
 """HTTP shapes of runs: resumable SSE streams and `/wait` bodies that keep proxies awake.
 
-Both answer 200 at once and send their body as it comes, so an error after that cannot
-change the status: it becomes the body's last part instead (an `error` event; a
-`{"__error__": ...}` result), never a connection closed mid-body (issue 17: a store read
-that failed while a `/wait` was following a run cut its chunked response).
+Both answer 200 (a stream at once, a `/wait` within `QUICK_ANSWER_S`) and send their body
+as it comes, so an error after that cannot change the status: it becomes the body's last
+part instead (an `error` event; a `{"__error__": ...}` result), never a connection closed
+mid-body (issue 17: a store read that failed while a `/wait` was following a run cut its
+chunked response).
 """
 
 from __future__ import annotations
@@ -165,21 +166,35 @@ def sse_response(
     )
 
 
-def wait_response(
+QUICK_ANSWER_S = 0.5
+"""How long `/wait` holds its answer back hoping the run ends first: a run done by then is
+answered as one plain JSON response (no chunked body, no task streaming it). A client that
+goes away meanwhile is noticed (and `on_disconnect` applied) at most this late."""
+
+
+async def wait_response(
     result: Callable[[], Awaitable[Any]],
     *,
     keepalive_s: float,
     on_disconnect: Callable[[], Awaitable[None]] | None,
     headers: dict[str, str],
-) -> StreamingResponse:
+) -> Response:
     """Answer with the run's result; until it is ready, a newline every `keepalive_s`.
 
     Leading whitespace is valid JSON, so clients parse the body as usual while proxies
-    see bytes and keep the connection open (what langgraph-api does).
+    see bytes and keep the connection open (what langgraph-api does). A run that ends
+    within `QUICK_ANSWER_S` (most do) gets a plain response instead.
     """
+    waiter = asyncio.ensure_future(result())
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=min(QUICK_ANSWER_S, keepalive_s))
+    except asyncio.CancelledError:
+        waiter.cancel()
+        raise
+    if done:
+        return Response(_answer(waiter, headers), media_type="application/json", headers=headers)
 
     async def body() -> AsyncIterator[bytes]:
-        waiter = asyncio.ensure_future(result())
         finished = False
         try:
             while True:
@@ -188,13 +203,7 @@ def wait_response(
                     yield b"\n"
                     continue
                 finished = True
-                try:
-                    answer = waiter.result()
-                except Exception as error:  # the store stayed away, or a bug: say so
-                    _gave_up(error, headers.get("Content-Location", "?"))
-                    resume = "GET the run's /join for its result"
-                    answer = {"__error__": unavailable(error, resume=resume)}
-                yield dumps(answer)
+                yield _answer(waiter, headers)
                 return
         finally:
             if not finished:
@@ -203,3 +212,13 @@ def wait_response(
                     await on_disconnect()
 
     return StreamingResponse(body(), media_type="application/json", headers=headers)
+
+
+def _answer(waiter: asyncio.Future[Any], headers: dict[str, str]) -> bytes:
+    """Encode a finished wait's result, or say why there is none."""
+    try:
+        return dumps(waiter.result())
+    except Exception as error:  # the store stayed away, or a bug: say so
+        _gave_up(error, headers.get("Content-Location", "?"))
+        resume = "GET the run's /join for its result"
+        return dumps({"__error__": unavailable(error, resume=resume)})

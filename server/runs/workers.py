@@ -33,6 +33,7 @@ from server.runs.events import END, EventLog, RunEvents
 from server.runs.execute import Outcome, failure
 from server.runs.patience import CURRENT_LEASE, Lease, patiently, transient
 from server.runs.records import (
+    Finished,
     OutcomeUnstorable,
     RunRecord,
     RunStore,
@@ -96,7 +97,8 @@ class RunWorkers:
         self._loops: list[asyncio.Task[None]] = []
         self._draining = False
         self._backlog = False
-        """A run was queued for want of a slot and the queue has not been seen empty since."""
+        """A run was queued (or work announced) while every slot was busy, and the queue has
+        not been seen empty since: a freed slot then looks for work."""
         signals.on_cancel(self._on_cancel)
 
     # Lifecycle ----------------------------------------------------------------
@@ -145,6 +147,8 @@ class RunWorkers:
     async def _claim_loop(self) -> None:
         while True:
             self.signals.work.clear()
+            if not self.has_room:
+                self._backlog = True  # whatever woke this waits for a slot to free
             try:
                 while self.has_room:
                     run = await self.store.claim_next(self.id, self.lease_s)
@@ -279,11 +283,11 @@ class RunWorkers:
             await self.before_finish(run)
         try:
             try:
-                held, final = await self._finish(run, events, outcome, cancel_reason, lease)
+                finished, final = await self._finish(run, events, outcome, cancel_reason, lease)
             except OutcomeUnstorable as refused:
                 outcome = unstorable(outcome, refused)
                 log.error("run %s: %s", run.run_id, outcome.result["__error__"]["message"])
-                held, final = await self._finish(run, events, outcome, cancel_reason, lease)
+                finished, final = await self._finish(run, events, outcome, cancel_reason, lease)
         except Exception as error:
             if not transient(error):
                 raise
@@ -295,14 +299,17 @@ class RunWorkers:
             )
             events.discard()
             return None
-        if not held:
+        if not finished.held:
             log.warning(
                 "run %s attempt %d was taken over; outcome dropped", run.run_id, run.attempt
             )
             events.discard()
             return None
         events.finished(final)
-        self.signals.wake_work()  # other processes were told by the store, at commit
+        if self._backlog or finished.queued_on_thread:
+            # A slot (or the thread) is free and a run waits. Otherwise there is nothing
+            # to claim: no query (other processes were told by the store, at commit).
+            self.signals.wake_work()
         if self.after_run is not None:
             try:
                 await self.after_run(run, outcome, cancel_reason)
@@ -317,7 +324,7 @@ class RunWorkers:
         outcome: Outcome,
         cancel_reason: str | None,
         lease: Lease,
-    ) -> tuple[bool, list[StoredEvent]]:
+    ) -> tuple[Finished, list[StoredEvent]]:
         """Send the run's final statement until it is answered or the lease is over.
 
         Returns whether this attempt's outcome is recorded, and the events it ended with.
@@ -332,10 +339,10 @@ class RunWorkers:
         )
         tries = 0
 
-        async def finish() -> bool:
+        async def finish() -> Finished:
             nonlocal tries
             tries += 1
-            held = await self.store.finish_run(
+            finished = await self.store.finish_run(
                 run.run_id,
                 self.id,
                 run.attempt,
@@ -345,19 +352,20 @@ class RunWorkers:
                 thread=thread,
                 events=unstored + final,
             )
-            if held or tries == 1:
-                return held
+            if finished.held or tries == 1:
+                return finished
             # An earlier try may have committed before its connection died: then the run
             # is final, with this attempt and status, and that outcome is this one.
             current = await self.store.get_run(run.run_id)
-            return (
+            held = (
                 current is not None
                 and current.attempt == run.attempt
                 and current.status == outcome.status
             )
+            return Finished(held=held, queued_on_thread=held)  # look again, to be safe
 
-        held = await patiently(finish, until=lease, what=f"recording run {run.run_id}")
-        return held, final
+        finished = await patiently(finish, until=lease, what=f"recording run {run.run_id}")
+        return finished, final
 
     async def _finish_given_up(self, run_ids: list[str]) -> None:
         """Close what the sweeper just marked `error` after `max_attempts` dead workers.

@@ -14,7 +14,14 @@ from typing import Any
 import psycopg
 
 from server.runs.memory_store import MemoryRunStore
-from server.runs.records import OutcomeUnstorable, RunRecord, RunStatus, StoredEvent, ThreadOutcome
+from server.runs.records import (
+    Finished,
+    OutcomeUnstorable,
+    RunRecord,
+    RunStatus,
+    StoredEvent,
+    ThreadOutcome,
+)
 from server.runs.serde import dumps
 
 
@@ -91,13 +98,13 @@ class FlakyStore(MemoryRunStore):
         cancel_reason: str | None = None,
         thread: ThreadOutcome | None = None,
         events: list[StoredEvent] | None = None,
-    ) -> bool:
+    ) -> Finished:
         """Record an outcome, unless the database is away or refuses its values."""
         self._gate("finish_run")
         values = thread.values if thread else None
         if self.refuse_nul and b"\\u0000" in dumps([result, values]):
             raise OutcomeUnstorable("UntranslatableCharacter: unsupported Unicode escape sequence")
-        held = await super().finish_run(
+        finished = await super().finish_run(
             run_id,
             worker,
             attempt,
@@ -108,4 +115,4 @@ class FlakyStore(MemoryRunStore):
             events=events,
         )
         self._answer_lost("finish_run")
-        return held
+        return finished

@@ -243,9 +243,12 @@ async def test_claims_take_the_oldest_due_run_of_a_free_thread(store: RunStore) 
     assert claimed is not None and claimed.run_id == newer.run_id
     assert await store.claim_next("w1", LEASE_S) is None
 
-    assert await store.finish_run(busy.run_id, "w0", 1, status="success", result={"ok": 1})
+    finished = await store.finish_run(busy.run_id, "w0", 1, status="success", result={"ok": 1})
+    assert finished.held and finished.queued_on_thread  # `waiting` waits for this thread
     claimed = await store.claim_next("w1", LEASE_S)
     assert claimed is not None and claimed.run_id == waiting.run_id
+    finished = await store.finish_run(waiting.run_id, "w1", 1, status="success", result={})
+    assert finished.held and not finished.queued_on_thread
 
 
 async def test_a_worker_that_lost_its_lease_writes_nothing(store: RunStore) -> None:
@@ -258,10 +261,10 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(store: RunStore) -> N
     again = await store.claim_next("w2", LEASE_S)
     assert again is not None and (again.worker, again.attempt) == ("w2", 2)
     assert not await store.heartbeat(run.run_id, "w1", 1, LEASE_S)
-    assert not await store.finish_run(run.run_id, "w1", 1, status="error", result=None)
+    assert not (await store.finish_run(run.run_id, "w1", 1, status="error", result=None)).held
     assert not await store.release_run(run.run_id, "w1", 1)
     assert await store.heartbeat(run.run_id, "w2", 2, LEASE_S)
-    assert await store.finish_run(run.run_id, "w2", 2, status="success", result={"n": 1})
+    assert (await store.finish_run(run.run_id, "w2", 2, status="success", result={"n": 1})).held
     done = await store.get_run(run.run_id)
     assert done is not None
     assert (done.status, done.result, done.worker, done.lease_until) == (
@@ -379,7 +382,7 @@ async def test_a_cancel_asked_for_a_running_run_waits_for_its_worker(store: RunS
     assert await store.cancel_requested(run.run_id) is None
     await store.request_cancel(run.run_id, "rollback")
     assert await store.cancel_requested(run.run_id) == "rollback"
-    assert await store.finish_run(run.run_id, "w1", 1, status="interrupted", result=None)
+    assert (await store.finish_run(run.run_id, "w1", 1, status="interrupted", result=None)).held
     assert await store.cancel_requested(run.run_id) is None  # not running any more
 
 
@@ -441,7 +444,9 @@ async def test_runs_and_events_outlive_the_process_that_held_them(tmp_path: Path
         resumed = await store.claim_next("w2", LEASE_S)
         assert resumed is not None and (resumed.run_id, resumed.attempt) == (running.run_id, 2)
         assert resumed.kwargs == running.kwargs and resumed.created_at == running.created_at
-        assert not await store.finish_run(running.run_id, "dead", 1, status="error", result=None)
-        assert await store.finish_run(running.run_id, "w2", 2, status="success", result={})
+        assert not (
+            await store.finish_run(running.run_id, "dead", 1, status="error", result=None)
+        ).held
+        assert (await store.finish_run(running.run_id, "w2", 2, status="success", result={})).held
         then = await store.claim_next("w2", LEASE_S)
         assert then is not None and (then.run_id, then.attempt) == (waiting.run_id, 1)

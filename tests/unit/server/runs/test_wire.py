@@ -119,12 +119,23 @@ async def test_a_wait_whose_store_stayed_away_answers_an_error_result_not_a_cut(
         await asyncio.sleep(0.12)  # two keepalives: the response has started
         raise psycopg.OperationalError("the database system is shutting down")
 
-    response = wait_response(result, keepalive_s=0.05, on_disconnect=None, headers={})
+    response = await wait_response(result, keepalive_s=0.05, on_disconnect=None, headers={})
     body = await body_of(response)
     assert body.startswith(b"\n")
     answer = orjson.loads(body)  # leading newlines are JSON whitespace
     assert answer["__error__"]["error"] == "RunStoreUnavailable"
     assert "/join" in answer["__error__"]["message"]
+
+
+async def test_a_quick_wait_is_one_plain_response() -> None:
+    async def result() -> Any:
+        return {"count": 1}
+
+    headers = {"Content-Location": "/threads/t/runs/r"}
+    response = await wait_response(result, keepalive_s=5, on_disconnect=None, headers=headers)
+    assert not isinstance(response, StreamingResponse)
+    assert orjson.loads(response.body) == {"count": 1}
+    assert response.headers["Content-Location"] == "/threads/t/runs/r"
 
 
 async def test_a_stream_stops_at_the_logs_end_without_sending_it() -> None:
