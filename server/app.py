@@ -11,6 +11,7 @@ from server.guards.admission import Guards, LimitKey
 from server.guards.body import BodySizeLimit
 from server.guards.clients import ClientAddress, IdentityOrAddress
 from server.guards.cors import add_cors
+from server.guards.streams import ReleaseAfterResponse
 from server.guards.text import StorableText
 from server.lifespan import EmbedderOpener, ModelOpener, make_lifespan
 from server.models.factory import open_models
@@ -97,6 +98,8 @@ def create_app(
     tracer = (
         app.state.tracer_provider.get_tracer("citadel-orca") if app.state.tracer_provider else None
     )
+    # Innermost: gives back the stream slots `guards.admit` took, once each response ends.
+    app.add_middleware(ReleaseAfterResponse)
     # Inside the size limit, so the body it reads is bounded: text the database cannot store
     # (U+0000, lone surrogates) is refused on every route before a surface reads it.
     app.add_middleware(StorableText)
@@ -113,15 +116,15 @@ def create_app(
             tracer=tracer,
             enabled=settings.metrics_enabled,
         )
-    # Routes are matched in order: the runs API, the busiest, first (no path of the routers
-    # after it matches one of its templates, checked by tests/unit/server/test_app_routes.py).
+    # Routes are matched in order: the busiest (the runs API, /v1/embeddings) first; no
+    # route added earlier matches another's paths (tests/unit/server/test_app_routes.py).
     app.include_router(runs.router)
+    app.include_router(embeddings.router)
     app.include_router(home.router)
     app.include_router(chat.router)
     app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
-    app.include_router(embeddings.router)
     app.include_router(agui.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)

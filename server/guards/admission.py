@@ -9,7 +9,7 @@ included, passes through it once its route is known. Route classes:
   against `ORCA_RATE_LIMIT_RUNS` on top of `ORCA_RATE_LIMIT`;
 - streams (AG-UI and LangServe `stream*`), which also hold one of the caller's
   `ORCA_MAX_STREAMS_PER_IDENTITY` slots until the response ends or the client goes away
-  (FastAPI closes a dependency's `yield` after the response has been sent);
+  (`ReleaseAfterResponse` gives the slot back);
 - everything else counts against `ORCA_RATE_LIMIT`.
 
 Whom a request counts against is the `key` function's answer: the client address until
@@ -29,7 +29,7 @@ from limits import RateLimitItem
 
 from server.embeddings.errors import ApiError
 from server.guards.rates import RateLimiter, parse_limits
-from server.guards.streams import StreamSlots
+from server.guards.streams import StreamSlots, after_response
 from server.settings import Settings
 
 LimitKey = Callable[[Request], Awaitable[str]]
@@ -91,26 +91,29 @@ class Guards:
         self.run_limits = parse_limits(settings.rate_limit_runs)
         self.streams = StreamSlots(settings.max_streams_per_identity)
 
-    async def admit(self, request: Request) -> AsyncIterator[None]:
+    async def admit(self, request: Request) -> None:
         """FastAPI dependency: count the request, and hold a stream slot while it streams.
+
+        A plain dependency (a `yield` one costs every request an exit stack): the slot is
+        given back by `ReleaseAfterResponse` once the response has ended.
 
         Raises:
             ApiError: 429 with `Retry-After` over a rate limit or the stream cap.
         """
         route: Any = request.scope.get("route")
-        kind = classify(request.method, str(getattr(route, "path", request.url.path)))
+        template = getattr(route, "path", None) or request.scope["path"]
+        kind = classify(request.method, str(template))
         if kind is RouteClass.EXEMPT:
-            yield
             return
+        runs = kind is not RouteClass.GENERAL
+        if not (self.limits or (runs and self.run_limits) or kind is RouteClass.STREAM):
+            return  # nothing to count against anyone: whom it is needs no asking
         key = await self.key(request)
         await self._count(self.limits, "all", key)
-        if kind is not RouteClass.GENERAL:
+        if runs:
             await self._count(self.run_limits, "runs", key)
         if kind is RouteClass.STREAM:
-            with self.streams.hold(key):
-                yield
-        else:
-            yield
+            after_response(request.scope, self.streams.take(key))
 
     async def _count(self, limits: list[RateLimitItem], bucket: str, key: str) -> None:
         if not limits:

@@ -83,7 +83,7 @@ FINISH_RUN = sql.SQL("""
     ), events AS (
         INSERT INTO orca_run_events (run_id, seq, event, data)
         SELECT run.run_id, e.seq, e.event, e.data FROM run,
-            unnest(%(seqs)s::integer[], %(names)s::text[], %(datas)s::bytea[])
+            unnest(%(seqs)b::integer[], %(names)b::text[], %(datas)b::bytea[])
                 AS e(seq, event, data)
         ON CONFLICT (run_id, seq) DO NOTHING
     )
@@ -104,7 +104,7 @@ and looks again (it then sees the winner's running run and skips that thread).""
 APPEND_EVENTS = sql.SQL("""
     WITH events AS (
         INSERT INTO orca_run_events (run_id, seq, event, data)
-        SELECT %s, * FROM unnest(%s::integer[], %s::text[], %s::bytea[])
+        SELECT %s, * FROM unnest(%b::integer[], %b::text[], %b::bytea[])
         ON CONFLICT (run_id, seq) DO NOTHING
     )
     SELECT pg_notify({events}, %s)

@@ -4,10 +4,11 @@ import asyncio
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from server.app import create_app
 from server.embeddings.errors import ApiError
-from server.guards.streams import StreamSlots
+from server.guards.streams import ReleaseAfterResponse, StreamSlots, after_response
 from server.settings import Settings
 from tests.doubles.embedder import fake_embedder
 from tests.doubles.stalled_chat import StalledChatModel, stalled_models
@@ -34,6 +35,37 @@ def test_a_slot_is_given_back_when_the_stream_fails() -> None:
     with pytest.raises(RuntimeError), slots.hold("a"):
         raise RuntimeError("the stream broke")
     assert slots.open_for("a") == 0
+
+
+def test_a_slot_is_given_back_once_however_often_released() -> None:
+    slots = StreamSlots(per_identity=2)
+    release = slots.take("a")
+    slots.take("a")
+    release()
+    release()
+    assert slots.open_for("a") == 1
+
+
+async def test_slots_taken_by_a_request_are_given_back_when_its_response_ends() -> None:
+    slots = StreamSlots(per_identity=1)
+    seen: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        after_response(scope, slots.take("a"))
+        seen.append(slots.open_for("a"))
+        raise RuntimeError("the response broke")
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        pass
+
+    with pytest.raises(RuntimeError):
+        await ReleaseAfterResponse(app)({"type": "http"}, receive, send)
+    assert seen == [1] and slots.open_for("a") == 0
+    with pytest.raises(RuntimeError, match="ReleaseAfterResponse"):
+        after_response({"type": "http"}, slots.take("b"))
 
 
 async def test_the_fifth_stream_is_refused_until_one_ends(settings: Settings) -> None:
