@@ -88,6 +88,11 @@ def create_app(
         # the same pages with every asset from this app (issue 13).
         docs_url=None,
         redoc_url=None,
+        # Orca's own spans (ORCA_OTEL_ENDPOINT) and Prometheus metrics observe requests;
+        # FastAPI's native OpenTelemetry would add a second span per request whenever a
+        # global provider is set, and checks for one on every request (about 2% of a
+        # /v1/embeddings request) even when none is.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.workflows = workflows

@@ -1,7 +1,7 @@
 """Structured logs: one JSON object per line, with the request id of the current request.
 
-`python-json-logger` formats; fields passed in `extra=` become keys. `ORCA_LOG_FORMAT=text`
-keeps plain lines for a terminal.
+`python-json-logger` formats (with orjson, as the API bodies are); fields passed in
+`extra=` become keys. `ORCA_LOG_FORMAT=text` keeps plain lines for a terminal.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from server.observability.requests import REQUEST_ID
 
@@ -29,7 +29,7 @@ def configure_logging(*, level: str = "INFO", json_lines: bool = True) -> None:
     handler.addFilter(RequestIdFilter())
     if json_lines:
         handler.setFormatter(
-            JsonFormatter(
+            OrjsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
                 timestamp=False,

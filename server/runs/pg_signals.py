@@ -40,7 +40,9 @@ EVENTS = "orca_run_events"
 """Payload the run id: the run has new events in the store."""
 CANCEL = "orca_run_cancel"
 """Payload `run_id:action`: whoever executes the run should cancel it."""
-CHANNELS = (WORK, EVENTS, CANCEL)
+READERS = "orca_run_readers"
+"""Payload the run id: a process that does not execute the run follows its events."""
+CHANNELS = (WORK, EVENTS, CANCEL, READERS)
 
 CONNECT_KWARGS: dict[str, Any] = {
     # As the checkpointer's pool (checkpoints/open.py): a vanished host is noticed by TCP
@@ -117,6 +119,10 @@ class PgSignals(Signals):
         self.wake_cancel(run_id, action)
         await self._notify(CANCEL, f"{run_id}:{action}")
 
+    async def publish_reader(self, run_id: str) -> None:
+        """Tell everyone else that this process follows the run from the store."""
+        await self._notify(READERS, run_id)
+
     async def _notify(self, channel: str, payload: str) -> None:
         # Best effort, like every signal: a failed NOTIFY is logged, never raised into
         # the request or the run that published it.
@@ -153,6 +159,8 @@ class PgSignals(Signals):
             elif notify.channel == CANCEL:
                 run_id, _, action = notify.payload.rpartition(":")
                 self.wake_cancel(run_id, action)
+            elif notify.channel == READERS:
+                self.wake_reader(notify.payload)
         except Exception:
             # A failing handler must not stop the listener for everyone else.
             log.exception("handling %s %r failed", notify.channel, notify.payload)

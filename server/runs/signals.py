@@ -14,6 +14,8 @@ from contextlib import contextmanager
 
 CancelHandler = Callable[[str, str], None]
 """Called with (run_id, action) when a cancellation is requested anywhere."""
+ReaderHandler = Callable[[str], None]
+"""Called with a run id when a process that does not execute the run follows its events."""
 
 
 class Signals:
@@ -24,6 +26,7 @@ class Signals:
         """Set when a run may have become claimable."""
         self._event_watchers: dict[str, set[asyncio.Event]] = {}
         self._cancel_handlers: list[CancelHandler] = []
+        self._reader_handlers: list[ReaderHandler] = []
 
     async def start(self) -> None:
         """Begin receiving signals from other processes (nothing to do in-process)."""
@@ -43,6 +46,12 @@ class Signals:
         """Ask whoever executes the run to cancel it."""
         self.wake_cancel(run_id, action)
 
+    async def publish_reader(self, run_id: str) -> None:
+        """Tell the other processes that this one follows the run's events from the store.
+
+        Nothing to do in one process: its readers read the run's events from memory.
+        """
+
     # Local delivery (also what the PostgreSQL listener calls) ---------------------
     def wake_work(self) -> None:
         """Wake the workers of this process."""
@@ -61,6 +70,15 @@ class Signals:
     def on_cancel(self, handler: CancelHandler) -> None:
         """Register a handler for cancellations."""
         self._cancel_handlers.append(handler)
+
+    def wake_reader(self, run_id: str) -> None:
+        """Tell this process's handlers that another process follows the run."""
+        for handler in self._reader_handlers:
+            handler(run_id)
+
+    def on_reader(self, handler: ReaderHandler) -> None:
+        """Register a handler for readers in other processes."""
+        self._reader_handlers.append(handler)
 
     @contextmanager
     def watch_events(self, run_id: str) -> Iterator[asyncio.Event]:

@@ -109,3 +109,36 @@ async def test_a_reader_stops_with_the_stores_error_after_its_patience() -> None
         async for _ in reader_log.follow("run-1"):
             pass
     assert store.failed["read_events"] > 1
+
+
+async def test_a_run_followed_from_another_process_is_stored_without_waiting_for_its_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events_module, "QUIET_FLUSH_S", 60.0)
+    store = FlakyStore()
+    executing = event_log(store)
+    events = await executing.open("run-1", first_attempt=True, lease=Lease(30))
+    events.emit("values", {"n": 1})
+    await asyncio.sleep(0.2)
+    assert await stored(store, "run-1") == []  # nobody else reads: it may ride the outcome
+
+    class OtherProcess(Signals):
+        """What PgSignals carries: this process's announcement reaches the executing one."""
+
+        async def publish_reader(self, run_id: str) -> None:
+            executing.signals.wake_reader(run_id)
+
+    async def first_event() -> str:
+        async for event in EventLog(store, OtherProcess(), poll_s=0.05).follow("run-1"):
+            return event.event
+        return END
+
+    assert await asyncio.wait_for(first_event(), 10) == "values"
+    assert events.followed_elsewhere
+
+
+async def test_a_run_announced_before_it_starts_here_is_followed_from_its_first_event() -> None:
+    log = event_log(FlakyStore())
+    log.signals.wake_reader("run-2")  # a client streams a queued run through another process
+    assert (await log.open("run-2", first_attempt=True)).followed_elsewhere
+    assert not (await log.open("run-3", first_attempt=True)).followed_elsewhere
