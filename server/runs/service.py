@@ -426,6 +426,8 @@ class RunsService(AssistantLookup):
 
     async def wait(self, run: RunRecord, task: asyncio.Task[Outcome | None] | None) -> RunRecord:
         """Wait until the run is final; return its record (its `result` is the answer)."""
+        if task is None and run.status == "pending":
+            task = await self._started_here(run.run_id)
         if task is not None:
             try:
                 outcome = await asyncio.shield(task)
@@ -447,6 +449,28 @@ class RunsService(AssistantLookup):
                 return final or run
             # Requeued after a worker died, or not started yet: follow its next attempt.
             await self._follow_to_end(run.run_id)
+
+    async def _started_here(self, run_id: str) -> asyncio.Task[Outcome | None] | None:
+        """Wait (up to `poll_s`) for this process to start a run it queued; return its task.
+
+        Under load most runs are queued and claimed by the process that queued them; their
+        `/wait` then awaits the attempt as an unqueued run does, instead of following its
+        events through the store (about half the statements of such a run at 64 concurrent
+        `/wait`s on 32 slots). None as soon as the run has news from anywhere else (another
+        process started it), or after `poll_s`: then the store is followed.
+        """
+        with (
+            self.workers.awaiting_start(run_id) as started,
+            self.signals.watch_events(run_id) as news,
+        ):
+            heard: asyncio.Future[Any] = asyncio.ensure_future(news.wait())
+            try:
+                await asyncio.wait(
+                    [started, heard], timeout=self.events.poll_s, return_when="FIRST_COMPLETED"
+                )
+            finally:
+                heard.cancel()
+            return started.result() if started.done() else None
 
     async def _follow_to_end(self, run_id: str) -> None:
         after = await self.events.patiently(

@@ -27,7 +27,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from server.runs.events import END, EventLog, RunEvents
 from server.runs.execute import Outcome, failure
@@ -96,6 +96,8 @@ class RunWorkers:
         self._cancel_actions: dict[str, str] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._draining = False
+        self._awaited: dict[str, asyncio.Future[asyncio.Task[Outcome | None]]] = {}
+        """Runs queued here whose waiter would take their task if this process starts them."""
         self._backlog = False
         """A run was queued (or work announced) while every slot was busy, and the queue has
         not been seen empty since: a freed slot then looks for work."""
@@ -190,7 +192,23 @@ class RunWorkers:
         task = asyncio.create_task(self._attempt(run, lease), name=f"orca-run-{run.run_id}")
         self.running[run.run_id] = task
         task.add_done_callback(lambda _: self.running.pop(run.run_id, None))
+        awaited = self._awaited.pop(run.run_id, None)
+        if awaited is not None and not awaited.done():
+            awaited.set_result(task)
         return task
+
+    @contextlib.contextmanager
+    def awaiting_start(self, run_id: str) -> Iterator[asyncio.Future[asyncio.Task[Outcome | None]]]:
+        """Yield a future that gets the run's task if this process starts the run meanwhile."""
+        awaited: asyncio.Future[asyncio.Task[Outcome | None]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._awaited[run_id] = awaited
+        try:
+            yield awaited
+        finally:
+            if self._awaited.get(run_id) is awaited:
+                del self._awaited[run_id]
 
     # One attempt --------------------------------------------------------------
     async def _attempt(self, run: RunRecord, lease: Lease) -> Outcome | None:

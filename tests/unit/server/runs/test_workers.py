@@ -135,3 +135,23 @@ async def test_an_outcome_the_store_refuses_ends_the_run_in_error_and_frees_its_
     assert await events_of(store, run.run_id) == [(1, "values"), (2, "error"), (3, END)]
     next_run = await claimed(workers, run.thread_id)  # runs nothing any more: no ThreadBusy
     assert store.runs[next_run.run_id].status == "running"
+
+
+async def test_a_queued_run_started_here_hands_its_task_to_whoever_awaits_it() -> None:
+    store = FlakyStore()
+
+    async def execute(run: RunRecord, events: RunEvents) -> Outcome:
+        return Outcome("success", {"done": run.run_id})
+
+    workers = workers_on(store, execute)
+    thread = await store.create_thread(str(uuid.uuid4()), "alice", {}, if_exists="raise")
+    queued = RunRecord(str(uuid.uuid4()), thread.thread_id, "g", "g", "alice", kwargs={})
+    await store.insert_run(queued, claim_for=None, lease_s=workers.lease_s)
+    with workers.awaiting_start(queued.run_id) as started:
+        await workers.start()  # claims the queued run
+        try:
+            task = await asyncio.wait_for(started, 10)
+            outcome = await task
+        finally:
+            await workers.stop()
+    assert outcome is not None and outcome.result == {"done": queued.run_id}
