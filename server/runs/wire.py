@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import HTTPException, Request
@@ -25,6 +25,8 @@ from server.runs.records import StoredEvent
 from server.runs.serde import dumps
 
 log = logging.getLogger("orca.runs")
+
+T = TypeVar("T")
 
 HEARTBEAT = b": heartbeat\n\n"
 """The keepalive comment langgraph-api sends; SSE parsers skip comment lines."""
@@ -109,6 +111,35 @@ def _gave_up(error: Exception, run_id: str) -> None:
         log.error("following run %s failed", run_id, exc_info=error)
 
 
+async def with_heartbeats(
+    events: AsyncGenerator[T, None], keepalive_s: float
+) -> AsyncGenerator[T | None, None]:
+    """Yield `events`, and None whenever `keepalive_s` passes without one (send a heartbeat).
+
+    Ends when `events` does, raises what it raises; closing this closes `events`.
+    """
+    pending: asyncio.Future[T] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(events))
+            done, _ = await asyncio.wait({pending}, timeout=keepalive_s)
+            if not done:
+                yield None
+                continue
+            try:
+                event = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            yield event
+    finally:
+        if pending is not None:
+            pending.cancel()
+        with contextlib.suppress(Exception):
+            await events.aclose()
+
+
 def sse_response(
     log: EventLog,
     run_id: str,
@@ -125,37 +156,22 @@ def sse_response(
     async def body() -> AsyncIterator[bytes]:
         finished = False
         events = log.follow(run_id, after=after, is_active=is_active)
-        pending: asyncio.Task[StoredEvent] | None = None
         try:
-            while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(events))
-                done, _ = await asyncio.wait({pending}, timeout=keepalive_s)
-                if not done:
-                    yield HEARTBEAT
-                    continue
-                try:
-                    event = pending.result()
-                except StopAsyncIteration:
-                    finished = True
-                    return
-                except Exception as error:  # the store stayed away, or a bug: say so
-                    finished = True  # not the client leaving: `on_disconnect` must not fire
-                    _gave_up(error, run_id)
-                    resume = "reconnect to this stream with the Last-Event-ID you have"
-                    yield error_frame(unavailable(error, resume=resume))
-                    return
-                pending = None
-                if wanted(event, modes):
-                    yield frame(event)
-                if event.event == END:
-                    finished = True
-                    return
+            async with contextlib.aclosing(with_heartbeats(events, keepalive_s)) as beats:
+                async for event in beats:
+                    if event is None:
+                        yield HEARTBEAT
+                    elif wanted(event, modes):
+                        yield frame(event)
+                    if event is not None and event.event == END:
+                        break
+            finished = True
+        except Exception as error:  # the store stayed away, or a bug: say so
+            finished = True  # not the client leaving: `on_disconnect` must not fire
+            _gave_up(error, run_id)
+            resume = "reconnect to this stream with the Last-Event-ID you have"
+            yield error_frame(unavailable(error, resume=resume))
         finally:
-            if pending is not None:
-                pending.cancel()
-            with contextlib.suppress(Exception):
-                await events.aclose()
             if not finished and on_disconnect is not None:
                 await on_disconnect()
 

@@ -22,10 +22,10 @@ from server.runs.protocol.mapping import RunMapper, ordinal_of
 from server.runs.records import ACTIVE, RunRecord, StoredEvent
 from server.runs.serde import dumps
 from server.runs.service import RunsService
+from server.runs.wire import HEARTBEAT, with_heartbeats
 
 log = logging.getLogger("orca.runs")
 
-HEARTBEAT = b": heartbeat\n\n"
 MAX_RUNS = 100_000
 """Most runs of one thread the journal numbers (far more than any thread keeps)."""
 
@@ -150,29 +150,16 @@ async def sse_body(
 ) -> AsyncIterator[bytes]:
     """Stream the filtered journal with heartbeats until the client goes away."""
     events = journal(runs, thread_id, wanted.since, bells, poll_s)
-    pending: asyncio.Task[dict[str, Any]] | None = None
     try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(events))
-            done, _ = await asyncio.wait({pending}, timeout=keepalive_s)
-            if not done:
-                yield HEARTBEAT
-                continue
-            try:
-                event = pending.result()
-            except Exception as error:  # the store stayed away: say so, the client reconnects
-                if not transient(error):
-                    log.error("protocol stream of thread %s failed", thread_id, exc_info=error)
-                failure = {"type": "error", "id": None, "error": "unknown_error"}
-                failure["message"] = "the event stream stopped; reconnect with `since`"
-                yield b"event: error\ndata: %s\n\n" % dumps(failure)
-                return
-            pending = None
-            if wanted.matches(event):
-                yield frame(event)
-    finally:
-        if pending is not None:
-            pending.cancel()
-        with contextlib.suppress(Exception):
-            await events.aclose()
+        async with contextlib.aclosing(with_heartbeats(events, keepalive_s)) as beats:
+            async for event in beats:
+                if event is None:
+                    yield HEARTBEAT
+                elif wanted.matches(event):
+                    yield frame(event)
+    except Exception as error:  # the store stayed away: say so, the client reconnects
+        if not transient(error):
+            log.error("protocol stream of thread %s failed", thread_id, exc_info=error)
+        failure = {"type": "error", "id": None, "error": "unknown_error"}
+        failure["message"] = "the event stream stopped; reconnect with `since`"
+        yield b"event: error\ndata: %s\n\n" % dumps(failure)
