@@ -173,6 +173,7 @@ async def open_stores(
                 max_size=settings.postgres_pool_max,
                 timeout_s=settings.postgres_pool_timeout_s,
                 max_waiting=settings.postgres_pool_max_waiting,
+                prepared_statements=settings.postgres_prepared_statements,
             ),
         )
     )

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     down), not a hang."""
     postgres_pool_max_waiting: int = Field(default=64, ge=1)
     """Requests that may queue for a PostgreSQL connection; one more is refused with 503 at once."""
+    postgres_prepared_statements: bool = True
+    """Prepare the statements a pooled connection runs repeatedly (PostgreSQL then skips
+    parsing and planning them); false behind PgBouncer older than 1.21 in transaction mode."""
     qdrant_url: AnyHttpUrl | None = None
     """Unset: qdrant-client local mode under the data dir (one process holds its lock)."""
     qdrant_api_key: SecretStr | None = None

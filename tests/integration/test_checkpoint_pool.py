@@ -1,0 +1,42 @@
+"""The checkpointer's pool prepares repeated statements unless told not to (PgBouncer)."""
+
+from pathlib import Path
+
+import pytest
+
+from checkpoints.open import PREPARE_AFTER, PoolLimits, open_checkpointer
+
+pytestmark = pytest.mark.integration
+
+
+async def prepared_after_repeats(postgres_url: str, tmp_path: Path, *, prepared: bool) -> int:
+    """Run one statement past the threshold on a pooled connection; count what it prepared."""
+    async with open_checkpointer(
+        postgres_url=postgres_url,
+        sqlite_path=tmp_path / "unused.sqlite",
+        limits=PoolLimits(max_size=1, prepared_statements=prepared),
+    ) as store:
+        async with store.pool.connection() as connection:
+            for _ in range(PREPARE_AFTER + 1):
+                await connection.execute(
+                    "SELECT count(*) FROM checkpoints WHERE thread_id = %s", ("x",)
+                )
+            cursor = await connection.execute(
+                "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE %s",
+                ("%FROM checkpoints WHERE thread_id%",),
+            )
+            row = await cursor.fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_a_repeated_statement_is_prepared_by_default_even_in_a_pool_of_one(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    assert await prepared_after_repeats(postgres_url, tmp_path, prepared=True) == 1
+
+
+async def test_prepared_statements_can_be_turned_off_for_pgbouncer(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    assert await prepared_after_repeats(postgres_url, tmp_path, prepared=False) == 0
