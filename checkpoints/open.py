@@ -61,6 +61,11 @@ PREPARE_AFTER = 5
 """psycopg's own threshold: one-off statements are never prepared, the hot ones soon are."""
 
 
+def prepare_threshold(prepared_statements: bool) -> int | None:
+    """Return psycopg's `prepare_threshold` for pools that may (or may not) prepare."""
+    return PREPARE_AFTER if prepared_statements else None
+
+
 def strict_serializer(allowed_types: Iterable[str] = ()) -> JsonPlusSerializer:
     """Return LangGraph's serializer in its strict msgpack mode.
 
@@ -148,7 +153,7 @@ async def _open_postgres(
         kwargs={
             "autocommit": True,
             "row_factory": dict_row,
-            "prepare_threshold": PREPARE_AFTER if limits.prepared_statements else None,
+            "prepare_threshold": prepare_threshold(limits.prepared_statements),
             "connect_timeout": 5,
             "keepalives": 1,
             "keepalives_idle": 30,

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from checkpoints.open import prepare_threshold
 from server.auth.authenticate import Authenticator
 from server.auth.clerk import ClerkVerifier, JwksCache
 from server.auth.db import Database, PostgresDatabase, open_sqlite
@@ -34,7 +35,13 @@ async def open_database(settings: Settings, pool: Any | None = None) -> AsyncIte
         from psycopg_pool import AsyncConnectionPool
 
         async with AsyncConnectionPool(
-            str(settings.postgres_url), min_size=1, max_size=2, kwargs={"autocommit": True}
+            str(settings.postgres_url),
+            min_size=1,
+            max_size=2,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": prepare_threshold(settings.postgres_prepared_statements),
+            },
         ) as own_pool:
             yield PostgresDatabase(own_pool)
         return

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from checkpoints.open import prepare_threshold
 from server.embeddings.cache import MemoryCache, PostgresCache
 from server.embeddings.gateway import BatchLimits, EmbeddingGateway, GatewayObserver
 from server.embeddings.provider import Embedder
@@ -116,7 +117,11 @@ async def open_gateway(
                 str(settings.postgres_url),
                 min_size=1,
                 max_size=L2_POOL_MAX,
-                kwargs={"autocommit": True, "options": "-c statement_timeout=2000"},
+                kwargs={
+                    "autocommit": True,
+                    "options": "-c statement_timeout=2000",
+                    "prepare_threshold": prepare_threshold(settings.postgres_prepared_statements),
+                },
                 check=AsyncConnectionPool.check_connection,
                 max_lifetime=30 * 60,
                 open=False,
