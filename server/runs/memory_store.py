@@ -20,6 +20,7 @@ from server.runs.records import (
     ThreadBusy,
     ThreadExists,
     ThreadFilter,
+    ThreadMissing,
     ThreadOutcome,
     ThreadRecord,
     ThreadStatus,
@@ -146,6 +147,9 @@ class MemoryRunStore:
         thread_metadata: dict[str, Any] | None = None,
     ) -> None:
         """Insert a run (running on `claim_for` when given) and mark its thread busy."""
+        thread = self.threads.get(run.thread_id)
+        if thread is None or thread.owner != run.owner:
+            raise ThreadMissing(run.thread_id)
         blocking = ACTIVE if only_if_idle else ("running",) if claim_for is not None else ()
         if any(r.status in blocking and r.thread_id == run.thread_id for r in self.runs.values()):
             raise ThreadBusy(run.thread_id)

@@ -49,12 +49,14 @@ CLAIM = sql.SQL("""
 """Claim one run in one statement: SKIP LOCKED lets concurrent claims pass each other."""
 
 INSERT_RUN = sql.SQL("""
-    WITH run AS (
+    WITH owned AS (
+        SELECT 1 FROM orca_threads WHERE thread_id = %(thread_id)s AND owner = %(owner)s
+    ), run AS (
         INSERT INTO orca_runs ({columns})
         SELECT %(run_id)s, %(thread_id)s, %(assistant_id)s, %(graph_id)s, %(owner)s, %(kwargs)s,
             %(metadata)s, %(multitask_strategy)s, %(status)s, %(attempt)s, %(worker)s, {lease},
             %(not_before)s, %(result)s, %(cancel_reason)s, %(created_at)s, %(updated_at)s
-        WHERE NOT %(only_if_idle)s OR NOT EXISTS (
+        FROM owned WHERE NOT %(only_if_idle)s OR NOT EXISTS (
             SELECT 1 FROM orca_runs WHERE thread_id = %(thread_id)s
             AND status IN ('pending', 'running'))
         RETURNING thread_id, lease_until
@@ -63,9 +65,11 @@ INSERT_RUN = sql.SQL("""
             updated_at = now()
         FROM run WHERE t.thread_id = run.thread_id
     )
-    SELECT lease_until FROM run
+    SELECT (SELECT lease_until FROM run) AS lease_until, EXISTS (SELECT 1 FROM run) AS inserted,
+        EXISTS (SELECT 1 FROM owned) AS owned
 """)
-"""A new run and its busy thread, together; with `only_if_idle`, only on an idle thread."""
+"""A new run on its owner's thread, and the thread marked busy, together; with
+`only_if_idle`, only on an idle thread. One row says which, if any, stopped the insert."""
 
 FINISH_RUN = sql.SQL("""
     WITH run AS (

@@ -40,6 +40,7 @@ from server.runs.records import (
     ThreadBusy,
     ThreadExists,
     ThreadFilter,
+    ThreadMissing,
     ThreadOutcome,
     ThreadRecord,
     ThreadStatus,
@@ -263,9 +264,10 @@ class PostgresRunStore:
         only_if_idle: bool = False,
         thread_metadata: dict[str, Any] | None = None,
     ) -> None:
-        """Insert a run and mark its thread busy, in one statement.
+        """Insert a run on its owner's thread and mark the thread busy, in one statement.
 
         Raises:
+            ThreadMissing: when the thread does not exist or is not the run owner's.
             ThreadBusy: with `claim_for`, when the thread already has a running run; with
                 `only_if_idle`, when it has any pending or running run.
         """
@@ -290,7 +292,9 @@ class PostgresRunStore:
             if error.diag.constraint_name == ONE_RUNNING:
                 raise ThreadBusy(run.thread_id) from None
             raise
-        if not rows:
+        if not rows[0]["owned"]:
+            raise ThreadMissing(run.thread_id)
+        if not rows[0]["inserted"]:
             raise ThreadBusy(run.thread_id)  # `only_if_idle`, and the thread was not
         if claim_for is not None:
             # Only now, as the memory store: a run refused as busy is left untouched.

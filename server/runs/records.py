@@ -138,6 +138,10 @@ class ThreadBusy(Exception):
     """The thread has a running run and the strategy does not allow another."""
 
 
+class ThreadMissing(Exception):
+    """A run was refused because its thread does not exist or is not its owner's."""
+
+
 class OutcomeUnstorable(Exception):
     """The store refused a run's outcome for what it holds (not for being away).
 
@@ -254,9 +258,11 @@ class RunStore(Protocol):
     ) -> None:
         """Insert a run and mark its thread busy (merging `thread_metadata`), atomically.
 
-        With `claim_for` the run is inserted as running on that worker at once.
+        With `claim_for` the run is inserted as running on that worker at once. The thread
+        must be the run owner's: the hot path of `create_run` reads no thread first.
 
         Raises:
+            ThreadMissing: when the thread does not exist or is not the run owner's.
             ThreadBusy: with `claim_for`, when the thread already has a running run (the
                 one-running-run-per-thread rule is enforced by the store itself); with
                 `only_if_idle`, when it has any pending or running run.

@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from graphs.context import Context
@@ -28,12 +27,12 @@ from server.runs.execute import Outcome, execute
 from server.runs.local import LocalRun, SurfaceBody, outcome_from_state
 from server.runs.lookup import AssistantLookup, Forbidden, Graph, NotFound, RunRejected
 from server.runs.records import (
-    ACTIVE,
     RunRecord,
     RunStore,
     ThreadBusy,
     ThreadExists,
     ThreadFilter,
+    ThreadMissing,
     ThreadRecord,
     ThreadStatus,
     now,
@@ -41,6 +40,7 @@ from server.runs.records import (
 from server.runs.schema import RunCreate, checkpoint_ref
 from server.runs.serde import jsonable
 from server.runs.signals import Signals
+from server.runs.waiting import RunWaiter, active_check
 from server.runs.webhooks import WebhookRefused, check_webhook
 from server.runs.workers import RunWorkers
 from server.store.runs import owned_store
@@ -222,6 +222,31 @@ class RunsService(AssistantLookup):
                 raise RunRejected(str(refused)) from None
         value = run_value(body, thread_id, assistant.assistant_id, kwargs)
         filters = await authorize(identity, "threads", "create_run", value)
+        marks = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
+        run = RunRecord(
+            run_id=run_id or str(uuid.uuid4()),
+            thread_id=thread_id or "",  # a stateless run's is created below
+            assistant_id=assistant.assistant_id,
+            graph_id=assistant.graph_id,
+            owner=identity.id,
+            kwargs=kwargs,
+            metadata=dict(value.get("metadata") or {}),  # as the project's rule left it
+            multitask_strategy=body.multitask_strategy,
+        )
+        if body.after_seconds:
+            run.not_before = now() + timedelta(seconds=body.after_seconds)
+        hot = start_now and not body.after_seconds and self.workers.can_start_now
+        busy, found = False, None
+        if hot and thread_id is not None and filters is None:
+            # The hot path: one statement checks that the thread is the caller's and inserts
+            # the run already claimed by this process, if the thread runs nothing. Any
+            # other answer takes the path below, which says which (404, 409, a queue).
+            try:
+                return run, await self._insert_claimed(run, marks)
+            except ThreadMissing:
+                pass
+            except ThreadBusy:
+                busy = True
         if thread_id is None:
             thread = await self.create_thread(identity, None, {}, "raise")
             kwargs["temporary"] = body.on_completion == "delete"
@@ -233,47 +258,42 @@ class RunsService(AssistantLookup):
             ):
                 raise NotFound(f"no thread {thread_id!r}")
             thread = found or await self.create_thread(identity, thread_id, {}, "do_nothing")
-        run = RunRecord(
-            run_id=run_id or str(uuid.uuid4()),
-            thread_id=thread.thread_id,
-            assistant_id=assistant.assistant_id,
-            graph_id=assistant.graph_id,
-            owner=identity.id,
-            kwargs=kwargs,
-            metadata=dict(value.get("metadata") or {}),  # as the project's rule left it
-            multitask_strategy=body.multitask_strategy,
-        )
-        if body.after_seconds:
-            run.not_before = now() + timedelta(seconds=body.after_seconds)
-        marks = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
+        run.thread_id = thread.thread_id
         strategy = body.multitask_strategy
-        if start_now and not body.after_seconds and self.workers.can_start_now:
-            # The hot path: one statement inserts the run already claimed by this process,
-            # if the thread has no pending or running run (else the strategy decides).
-            try:
-                await self.store.insert_run(
-                    run,
-                    claim_for=self.workers.id,
-                    lease_s=self.workers.lease_s,
-                    only_if_idle=True,
-                    thread_metadata=marks,
-                )
-                return run, self.workers.start_claimed(run)
-            except ThreadBusy:
-                run.status, run.worker, run.attempt, run.lease_until = "pending", None, 0, None
-        active = await self.store.active_runs(thread.thread_id)
-        if active and strategy == "reject":
-            raise ThreadBusy(thread.thread_id)
-        if active and strategy in ("interrupt", "rollback"):
-            for earlier in active:
-                await self.cancel(earlier, strategy)
-        await self.store.insert_run(
-            run, claim_for=None, lease_s=self.workers.lease_s, thread_metadata=marks
-        )
+        try:
+            if hot and not (busy and found is not None):
+                try:
+                    return run, await self._insert_claimed(run, marks)
+                except ThreadBusy:
+                    run.status, run.worker, run.attempt, run.lease_until = "pending", None, 0, None
+            active = await self.store.active_runs(thread.thread_id)
+            if active and strategy == "reject":
+                raise ThreadBusy(thread.thread_id)
+            if active and strategy in ("interrupt", "rollback"):
+                for earlier in active:
+                    await self.cancel(earlier, strategy)
+            await self.store.insert_run(
+                run, claim_for=None, lease_s=self.workers.lease_s, thread_metadata=marks
+            )
+        except ThreadMissing:
+            raise NotFound(f"no thread {thread.thread_id!r}") from None  # deleted meanwhile
         if start_now and not body.after_seconds and not self.workers.has_room:
             self.workers.note_queued()  # later runs queue behind it (fairness, workers.py)
         await self.signals.publish_work()
         return run, None
+
+    async def _insert_claimed(
+        self, run: RunRecord, marks: dict[str, Any]
+    ) -> asyncio.Task[Outcome | None]:
+        """Insert the run claimed by this process (ThreadBusy unless the thread is idle)."""
+        await self.store.insert_run(
+            run,
+            claim_for=self.workers.id,
+            lease_s=self.workers.lease_s,
+            only_if_idle=True,
+            thread_metadata=marks,
+        )
+        return self.workers.start_claimed(run)
 
     async def start_local(
         self,
@@ -336,6 +356,9 @@ class RunsService(AssistantLookup):
                 only_if_idle=True,
                 thread_metadata=marks,
             )
+        except ThreadMissing:
+            self._local.pop(run.run_id, None)
+            raise NotFound(f"no thread {thread_id!r}") from None  # deleted since the claim
         except BaseException:
             self._local.pop(run.run_id, None)
             raise
@@ -426,64 +449,8 @@ class RunsService(AssistantLookup):
 
     async def wait(self, run: RunRecord, task: asyncio.Task[Outcome | None] | None) -> RunRecord:
         """Wait until the run is final; return its record (its `result` is the answer)."""
-        if task is None and run.status == "pending":
-            task = await self._started_here(run.run_id)
-        if task is not None:
-            try:
-                outcome = await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if not task.cancelled():
-                    raise  # the caller went away, not the attempt
-                outcome = None  # the attempt stopped (lease lost, shutdown): see what is next
-            if outcome is not None:  # executed and recorded here
-                run.status, run.result = outcome.status, outcome.result
-                return run
-        else:
-            await self._follow_to_end(run.run_id)
-        while True:
-            # Reads retried while the store is away (issue 17): a `/wait` rides out a restart.
-            final = await self.events.patiently(
-                partial(self.store.get_run, run.run_id), f"reading run {run.run_id}"
-            )
-            if final is None or final.status not in ACTIVE:
-                return final or run
-            # Requeued after a worker died, or not started yet: follow its next attempt.
-            await self._follow_to_end(run.run_id)
-
-    async def _started_here(self, run_id: str) -> asyncio.Task[Outcome | None] | None:
-        """Wait (up to `poll_s`) for this process to start a run it queued; return its task.
-
-        Under load most runs are queued and claimed by the process that queued them; their
-        `/wait` then awaits the attempt as an unqueued run does, instead of following its
-        events through the store (about half the statements of such a run at 64 concurrent
-        `/wait`s on 32 slots). None as soon as the run has news from anywhere else (another
-        process started it), or after `poll_s`: then the store is followed.
-        """
-        with (
-            self.workers.awaiting_start(run_id) as started,
-            self.signals.watch_events(run_id) as news,
-        ):
-            heard: asyncio.Future[Any] = asyncio.ensure_future(news.wait())
-            try:
-                await asyncio.wait(
-                    [started, heard], timeout=self.events.poll_s, return_when="FIRST_COMPLETED"
-                )
-            finally:
-                heard.cancel()
-            return started.result() if started.done() else None
-
-    async def _follow_to_end(self, run_id: str) -> None:
-        after = await self.events.patiently(
-            partial(self.store.last_event_seq, run_id), f"reading events of run {run_id}"
-        )
-        async for _ in self.events.follow(run_id, after=after, is_active=self.is_active(run_id)):
-            pass
+        return await RunWaiter(self.store, self.events, self.signals, self.workers).wait(run, task)
 
     def is_active(self, run_id: str) -> Any:
         """Return an async callable telling whether the run is pending or running."""
-
-        async def is_active() -> bool:
-            run = await self.store.get_run(run_id)
-            return run is not None and run.status in ACTIVE
-
-        return is_active
+        return active_check(self.store, run_id)

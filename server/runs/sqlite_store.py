@@ -21,6 +21,7 @@ from server.runs.records import (
     RunStatus,
     StoredEvent,
     ThreadBusy,
+    ThreadMissing,
     ThreadOutcome,
     now,
     worker_lost,
@@ -65,9 +66,10 @@ class SqliteRunStore(SqliteThreads):
         only_if_idle: bool = False,
         thread_metadata: dict[str, Any] | None = None,
     ) -> None:
-        """Insert a run and mark its thread busy, in one transaction.
+        """Insert a run on its owner's thread and mark the thread busy, in one transaction.
 
         Raises:
+            ThreadMissing: when the thread does not exist or is not the run owner's.
             ThreadBusy: with `claim_for`, when the thread already has a running run; with
                 `only_if_idle`, when it has any pending or running run.
         """
@@ -78,6 +80,12 @@ class SqliteRunStore(SqliteThreads):
             lease = started + timedelta(seconds=lease_s)
 
         async def insert(connection: Connection) -> None:
+            cursor = await connection.execute(
+                "SELECT 1 FROM orca_threads WHERE thread_id = ? AND owner = ?",
+                (run.thread_id, run.owner),
+            )
+            if await cursor.fetchone() is None:
+                raise ThreadMissing(run.thread_id)
             if only_if_idle:
                 cursor = await connection.execute(
                     """SELECT 1 FROM orca_runs WHERE thread_id = ?

@@ -27,6 +27,7 @@ from server.runs.records import (
     ThreadBusy,
     ThreadExists,
     ThreadFilter,
+    ThreadMissing,
     now,
     worker_lost,
 )
@@ -111,6 +112,12 @@ def make_run(thread_id: str, *, owner: str = "alice", age_ms: int = 0, **more: A
     )
 
 
+async def insert(store: RunStore, run: RunRecord, **claim: Any) -> None:
+    """Insert the run, creating its owner's thread first when new (a run needs one)."""
+    await store.create_thread(run.thread_id, run.owner, {}, if_exists="do_nothing")
+    await store.insert_run(run, **claim)
+
+
 async def expire_leases(store: RunStore, max_attempts: int) -> list[str]:
     """Requeue until the (tiny) leases have run out."""
     for _ in range(1000):
@@ -189,22 +196,36 @@ async def test_search_matches_metadata_values_status_and_ids(store: RunStore) ->
 # Runs -------------------------------------------------------------------------
 async def test_a_thread_runs_one_run_at_a_time(store: RunStore) -> None:
     first = make_run("t1")
-    await store.insert_run(first, claim_for="w1", lease_s=LEASE_S)
+    await insert(store, first, claim_for="w1", lease_s=LEASE_S)
     assert (first.status, first.worker, first.attempt) == ("running", "w1", 1)
     assert first.lease_until is not None and first.lease_until > now()
     second = make_run("t1")
     with pytest.raises(ThreadBusy):
-        await store.insert_run(second, claim_for="w2", lease_s=LEASE_S)
+        await insert(store, second, claim_for="w2", lease_s=LEASE_S)
     assert second.status == "pending" and await store.get_run(second.run_id) is None
-    await store.insert_run(second, claim_for=None, lease_s=LEASE_S)
+    await insert(store, second, claim_for=None, lease_s=LEASE_S)
     assert await store.claim_next("w2", LEASE_S) is None
     assert [r.run_id for r in await store.active_runs("t1")] == [first.run_id, second.run_id]
+
+
+async def test_a_run_needs_a_thread_of_its_owner(store: RunStore) -> None:
+    await store.create_thread("t1", "alice", {}, if_exists="raise")
+    for run in (make_run("t1", owner="mallory"), make_run("nowhere")):
+        for claim_for in ("w1", None):
+            with pytest.raises(ThreadMissing):
+                await store.insert_run(run, claim_for=claim_for, lease_s=LEASE_S, only_if_idle=True)
+            assert run.status == "pending" and await store.get_run(run.run_id) is None
+    assert (await store.get_thread("t1", "alice")).status == "idle"  # type: ignore[union-attr]
+    busy = make_run("t1")
+    await store.insert_run(busy, claim_for="w1", lease_s=LEASE_S, only_if_idle=True)
+    with pytest.raises(ThreadBusy):  # the thread is the owner's: busy, not missing
+        await store.insert_run(make_run("t1"), claim_for="w2", lease_s=LEASE_S, only_if_idle=True)
 
 
 async def test_runs_are_read_by_owner_thread_and_status(store: RunStore) -> None:
     old, new = make_run("t1", age_ms=10), make_run("t1", metadata={"k": "v"})
     for run in (old, new):
-        await store.insert_run(run, claim_for=None, lease_s=LEASE_S)
+        await insert(store, run, claim_for=None, lease_s=LEASE_S)
     assert await store.get_run(old.run_id, "mallory") is None
     fetched = await store.get_run(new.run_id, "alice")
     assert fetched is not None and fetched.public() == new.public()
@@ -228,12 +249,12 @@ async def test_runs_are_read_by_owner_thread_and_status(store: RunStore) -> None
 
 async def test_claims_take_the_oldest_due_run_of_a_free_thread(store: RunStore) -> None:
     busy = make_run("busy", age_ms=50)
-    await store.insert_run(busy, claim_for="w0", lease_s=LEASE_S)
+    await insert(store, busy, claim_for="w0", lease_s=LEASE_S)
     waiting = make_run("busy", age_ms=40)
     later = make_run("later", age_ms=30, not_before=now() + timedelta(hours=1))
     oldest, newer = make_run("a", age_ms=20), make_run("b", age_ms=10)
     for run in (newer, later, waiting, oldest):
-        await store.insert_run(run, claim_for=None, lease_s=LEASE_S)
+        await insert(store, run, claim_for=None, lease_s=LEASE_S)
 
     claimed = await store.claim_next("w1", LEASE_S)
     assert claimed is not None and claimed.run_id == oldest.run_id
@@ -253,7 +274,7 @@ async def test_claims_take_the_oldest_due_run_of_a_free_thread(store: RunStore) 
 
 async def test_a_worker_that_lost_its_lease_writes_nothing(store: RunStore) -> None:
     run = make_run("t1")
-    await store.insert_run(run, claim_for="w1", lease_s=0.01)
+    await insert(store, run, claim_for="w1", lease_s=0.01)
     assert await expire_leases(store, max_attempts=3) == [run.run_id]
     requeued = await store.get_run(run.run_id)
     assert requeued is not None and (requeued.status, requeued.worker) == ("pending", None)
@@ -278,7 +299,7 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(store: RunStore) -> N
 
 async def test_released_runs_are_claimed_again(store: RunStore) -> None:
     run = make_run("t1")
-    await store.insert_run(run, claim_for="w1", lease_s=LEASE_S)
+    await insert(store, run, claim_for="w1", lease_s=LEASE_S)
     assert await store.release_run(run.run_id, "w1", 1)
     again = await store.claim_next("w2", LEASE_S)
     assert again is not None and (again.run_id, again.attempt) == (run.run_id, 2)
@@ -286,7 +307,7 @@ async def test_released_runs_are_claimed_again(store: RunStore) -> None:
 
 async def test_a_run_whose_workers_keep_dying_ends_in_error(store: RunStore) -> None:
     run = make_run("t1")
-    await store.insert_run(run, claim_for="w1", lease_s=0.01)
+    await insert(store, run, claim_for="w1", lease_s=0.01)
     assert await expire_leases(store, max_attempts=1) == [run.run_id]
     lost = await store.get_run(run.run_id)
     assert lost is not None and lost.status == "error"
@@ -297,10 +318,10 @@ async def test_a_run_whose_workers_keep_dying_ends_in_error(store: RunStore) -> 
 async def test_two_stores_never_claim_one_run_twice(stores: tuple[RunStore, RunStore]) -> None:
     first, second = stores
     for index in range(20):
-        await first.insert_run(make_run(f"t{index}"), claim_for=None, lease_s=LEASE_S)
+        await insert(first, make_run(f"t{index}"), claim_for=None, lease_s=LEASE_S)
     # Two pending runs of one thread: only one may run.
     for _ in range(2):
-        await first.insert_run(make_run("shared"), claim_for=None, lease_s=LEASE_S)
+        await insert(first, make_run("shared"), claim_for=None, lease_s=LEASE_S)
 
     async def drain(store: RunStore, worker: str) -> list[str]:
         claimed = []
@@ -342,7 +363,7 @@ async def test_deleting_a_thread_deletes_its_runs_and_events(store: RunStore) ->
     await store.create_thread("t2", "alice", {}, if_exists="raise")
     gone, kept = make_run("t1"), make_run("t2")
     for run in (gone, kept):
-        await store.insert_run(run, claim_for=None, lease_s=LEASE_S)
+        await insert(store, run, claim_for=None, lease_s=LEASE_S)
         await store.append_events(run.run_id, [StoredEvent(1, "end", b"")])
     assert await store.delete_thread("t1", "alice")
     assert await store.get_thread("t1", "alice") is None
@@ -378,7 +399,7 @@ async def test_a_thread_claimed_by_another_surface_is_an_existing_thread(
 
 async def test_a_cancel_asked_for_a_running_run_waits_for_its_worker(store: RunStore) -> None:
     run = make_run("t-cancel")
-    await store.insert_run(run, claim_for="w1", lease_s=LEASE_S)
+    await insert(store, run, claim_for="w1", lease_s=LEASE_S)
     assert await store.cancel_requested(run.run_id) is None
     await store.request_cancel(run.run_id, "rollback")
     assert await store.cancel_requested(run.run_id) == "rollback"
@@ -421,7 +442,7 @@ async def test_a_file_of_an_earlier_release_keeps_its_threads(tmp_path: Path) ->
             "alice", ThreadFilter(), limit=10, offset=0, sort_by="created_at", descending=False
         )
         assert [t.thread_id for t in found] == ["agui-1", "new"]
-        await store.insert_run(make_run("agui-1"), claim_for="w1", lease_s=LEASE_S)
+        await insert(store, make_run("agui-1"), claim_for="w1", lease_s=LEASE_S)
         busy = await store.get_thread("agui-1", "alice")
         assert busy is not None and busy.status == "busy"
 
@@ -431,8 +452,8 @@ async def test_runs_and_events_outlive_the_process_that_held_them(tmp_path: Path
     running, waiting = make_run("t1", age_ms=10), make_run("t1")
     async with sqlite_store(path) as store:
         await store.create_thread("t1", "alice", {"topic": "a"}, if_exists="raise")
-        await store.insert_run(running, claim_for="dead", lease_s=0.01)
-        await store.insert_run(waiting, claim_for=None, lease_s=LEASE_S)
+        await insert(store, running, claim_for="dead", lease_s=0.01)
+        await insert(store, waiting, claim_for=None, lease_s=LEASE_S)
         await store.append_events(running.run_id, [StoredEvent(1, "metadata", b"{}")])
     # The process is gone; the next one opens the same file.
     async with sqlite_store(path) as store:
