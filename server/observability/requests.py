@@ -39,6 +39,9 @@ class RequestObserver:
         """False: request ids and spans only, no metrics or request log."""
         self.tracer = tracer
         """OpenTelemetry tracer; with it, each request is a span."""
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        """The labelled counter and histogram of each (route, method, status) seen so far:
+        `labels()` validates and locks on every call, a dict lookup does not."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request, then count it and log it."""
@@ -93,8 +96,14 @@ class RequestObserver:
             return
         route = route_template(scope)
         method = scope.get("method", "GET")
-        self.metrics.http_requests.labels(route, method, str(status)).inc()
-        self.metrics.http_duration.labels(route, method).observe(seconds)
+        series = self._series.get((route, method, status))
+        if series is None:
+            series = self._series[route, method, status] = (
+                self.metrics.http_requests.labels(route, method, str(status)),
+                self.metrics.http_duration.labels(route, method),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
         log.info(
             "request",
             extra={
