@@ -350,7 +350,7 @@ def orca_rows(args: argparse.Namespace, work: Path) -> list[Row]:
             with process([*command, "--port", str(port)], f"{base}/health", env):
                 return asyncio.run(http_rows("orca", base, args.durability, args))
         except (RuntimeError, httpx.HTTPError) as exc:
-            print(f"  (orca skipped: {exc})")
+            print(f"  (orca skipped: {type(exc).__name__}: {exc})")
             return []
 
 

@@ -77,7 +77,8 @@ def server_sums(base: str) -> dict[str, float] | None:
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
-    response = httpx.get(f"{base}/metrics", timeout=10)
+    # Generous: the server may still be finishing the runs a wrk run left in flight.
+    response = httpx.get(f"{base}/metrics", timeout=60)
     if response.status_code != 200:
         return None
     sums: dict[str, float] = {}
