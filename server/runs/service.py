@@ -349,20 +349,13 @@ class RunsService(AssistantLookup):
         self._local[run.run_id] = local
         marks = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
         try:
-            await self.store.insert_run(
-                run,
-                claim_for=self.workers.id,
-                lease_s=self.workers.lease_s,
-                only_if_idle=True,
-                thread_metadata=marks,
-            )
+            local.task = await self._insert_claimed(run, marks)
         except ThreadMissing:
             self._local.pop(run.run_id, None)
             raise NotFound(f"no thread {thread_id!r}") from None  # deleted since the claim
         except BaseException:
             self._local.pop(run.run_id, None)
             raise
-        local.task = self.workers.start_claimed(run)
         return local
 
     async def run_of(
