@@ -236,7 +236,7 @@ class RunsService(AssistantLookup):
         if body.after_seconds:
             run.not_before = now() + timedelta(seconds=body.after_seconds)
         hot = start_now and not body.after_seconds and self.workers.can_start_now
-        busy, found = False, None
+        busy = False
         if hot and thread_id is not None and filters is None:
             # The hot path: one statement checks that the thread is the caller's and inserts
             # the run already claimed by this process, if the thread runs nothing. Any
@@ -261,7 +261,7 @@ class RunsService(AssistantLookup):
         run.thread_id = thread.thread_id
         strategy = body.multitask_strategy
         try:
-            if hot and not (busy and found is not None):
+            if hot and not busy:  # busy: this thread was just tried
                 try:
                     return run, await self._insert_claimed(run, marks)
                 except ThreadBusy:
@@ -442,6 +442,8 @@ class RunsService(AssistantLookup):
 
     async def wait(self, run: RunRecord, task: asyncio.Task[Outcome | None] | None) -> RunRecord:
         """Wait until the run is final; return its record (its `result` is the answer)."""
+        # Built per wait (a microsecond): `setup.py` gives the service its workers after
+        # construction, so a waiter made once could hold the placeholder.
         return await RunWaiter(self.store, self.events, self.signals, self.workers).wait(run, task)
 
     def is_active(self, run_id: str) -> Any:
