@@ -91,6 +91,8 @@ class LocalEmbedder:
 
     async def embed(self, texts: list[str]) -> Embedded:
         """Count and check the inputs, then embed them on every core, off the event loop."""
+        if not texts:
+            return Embedded(vectors=np.zeros((0, _dimensions(self.model)), np.float32), tokens=[])
         loop = asyncio.get_running_loop()
         tokens = await loop.run_in_executor(self._passes, self._count, texts)
         # Longest first, so each chunk pads its texts to a similar length.
