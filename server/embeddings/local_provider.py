@@ -33,7 +33,10 @@ def _dimensions(model: Any) -> int:
 
 
 def cores() -> int:
-    """Return how many cores this process may run on."""
+    """Return how many cores this process may run on.
+
+    That is its affinity (`taskset`, systemd's `CPUAffinity=`); a CPU quota does not change it.
+    """
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
