@@ -1,15 +1,19 @@
-r"""Refuse text the database cannot store before any surface reads it, as ASGI middleware.
+r"""Refuse values the service cannot store before any surface reads it, as ASGI middleware.
 
 PostgreSQL's `text` and `jsonb` refuse U+0000 (`UntranslatableCharacter`), and no store
-takes a lone surrogate. Such a character in a thread id, a metadata value, a search filter,
-a run input or a config used to reach the database and come back as a 500, or to wedge a
-run. This middleware answers 422 (400 in OpenAI's envelope on `/v1/*`) naming where it is,
-for every route, so no surface needs its own check. `/v1/embeddings` is exempt: its texts
-are hashed, never stored, and OpenAI embeds them.
+takes a lone surrogate. Python's JSON parser also accepts what neither the checkpointer
+(msgpack) nor the event streams (orjson) can write: `NaN`, `Infinity`, numbers that
+overflow to infinity (`1e400`) and integers beyond 64 bits. Any of these in a thread id, a
+metadata value, a search filter, a run input, a state update or a config used to reach a
+store and come back as a 500, or to fail the run it started. This middleware answers 422
+(400 in OpenAI's envelope on `/v1/*`) naming where it is, for every route, so no surface
+needs its own check. `/v1/embeddings` is exempt: its texts are hashed, never stored, and
+OpenAI embeds them.
 
-The body is scanned for the JSON escapes that can produce such characters (`\\u0000`,
-`\\ud800`-`\\udfff`); only a body that holds one is parsed, to tell a real one from an
-escaped backslash, so ordinary requests pay one byte search.
+The body is scanned for what can produce such a value (the escapes `\\u0000` and
+`\\ud800`-`\\udfff`, the words `NaN` and `Infinity`, 19 digits in a row, a three-digit
+exponent); only a body that holds one is parsed, to tell a real one from the same bytes
+inside a string, so ordinary requests pay one byte search.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-import orjson
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,8 +31,10 @@ from server.served_body import NUL_MESSAGE, find_unstorable
 
 OPENAI_PREFIX = "/v1/"
 EXEMPT_PATHS = frozenset({"/v1/embeddings"})
-SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
-"""JSON escapes that may decode to U+0000 or to a lone surrogate."""
+SUSPECT = re.compile(
+    rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|NaN|Infinity|[0-9]{19,}|[eE]\+?[0-9]{3,}"
+)
+"""What may decode to U+0000, a lone surrogate, NaN, infinity or an integer beyond 64 bits."""
 
 
 class StorableText:
@@ -90,13 +95,10 @@ def _replay(body: bytes, disconnected: bool, receive: Receive) -> Receive:
 def _unstorable(body: bytes) -> tuple[tuple[Any, ...], str] | None:
     if not SUSPECT.search(body):
         return None
-    try:
-        parsed: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        try:  # orjson refuses lone surrogates itself; the standard parser keeps them
-            parsed = json.loads(body)
-        except ValueError:
-            return None  # not JSON: the route answers that
+    try:  # the parser the routes use: it keeps what orjson refuses or rounds
+        parsed: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the route answers that
     found = find_unstorable(parsed)
     if found is None:
         return None

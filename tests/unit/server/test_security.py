@@ -217,6 +217,70 @@ async def test_text_the_database_cannot_store_is_a_4xx_in_the_surface_s_envelope
     assert "U+0000" in text
 
 
+BEYOND_64_BITS = "123456789012345678901234567890"
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "problem"),
+    [
+        ("/threads", '{"metadata": {"n": BIG}}', "64 bits"),
+        ("/threads", '{"metadata": {"n": NaN}}', "NaN"),
+        ("/threads/search", '{"metadata": {"n": -Infinity}}', "NaN"),
+        ("/runs/wait", '{"assistant_id": "rag", "input": {"question": 1e400}}', "NaN"),
+        ("/threads/t/runs", '{"assistant_id": "rag", "input": {"n": -BIG}}', "64"),
+        ("/assistants", '{"graph_id": "rag", "config": {"configurable": {"n": Infinity}}}', "NaN"),
+        ("/store/items", '{"namespace": ["a"], "key": "k", "value": {"n": BIG}}', "64"),
+        ("/workflows/rag/invoke", '{"input": {"question": "q"}, "config": {"n": NaN}}', "NaN"),
+        ("/v1/orchestrate", '{"workflow": "rag", "input": {"n": BIG}}', "64"),
+        ("/agui/agent", '{"threadId": "t", "runId": "r", "state": {"n": 1E+999}}', "NaN"),
+    ],
+)
+async def test_numbers_no_store_can_write_are_a_4xx_in_the_surface_s_envelope(
+    anonymous: httpx.AsyncClient, route: str, body: str, problem: str
+) -> None:
+    """NaN, infinities and integers beyond 64 bits (`BIG`) parse in Python, but no
+    checkpoint, event stream or JSON answer can carry them: refused, saying where."""
+    method = "PUT" if route == "/store/items" else "POST"
+    response = await anonymous.request(
+        method,
+        route,
+        content=body.replace("BIG", BEYOND_64_BITS),
+        headers={"content-type": "application/json"},
+    )
+    openai = route.startswith("/v1/")
+    assert response.status_code == (400 if openai else 422), response.text
+    assert problem in refusal(response)
+
+
+async def test_a_refused_state_update_leaves_the_thread_as_it_was(
+    anonymous: httpx.AsyncClient,
+) -> None:
+    thread = (await anonymous.post("/threads", json={})).json()["thread_id"]
+    run = {"assistant_id": "rag", "input": {"question": "What is kept?"}}
+    first = await anonymous.post(f"/threads/{thread}/runs/wait", json=run)
+    assert first.status_code == 200, first.text
+    before = (await anonymous.get(f"/threads/{thread}/state")).json()
+    refused = await anonymous.post(
+        f"/threads/{thread}/state",
+        content='{"values": {"question": BIG}}'.replace("BIG", BEYOND_64_BITS),
+        headers={"content-type": "application/json"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "values", "question"]
+    after = (await anonymous.get(f"/threads/{thread}/state")).json()
+    assert after == before
+
+
+async def test_the_same_bytes_inside_strings_and_64_bit_integers_are_accepted(
+    anonymous: httpx.AsyncClient,
+) -> None:
+    note = f"NaN Infinity {BEYOND_64_BITS} 1e400"
+    body = {"metadata": {"note": note, "max": 2**64 - 1, "min": -(2**63)}}
+    response = await anonymous.post("/threads", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["metadata"] == {"note": note, "max": 2**64 - 1, "min": -(2**63)}
+
+
 async def test_embeddings_accept_nul_as_openai_does(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.post("/v1/embeddings", json={"model": "embed-01", "input": NUL})
     assert response.status_code == 200, response.text
