@@ -77,6 +77,7 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(ollama.ResponseError, ollama_refused)
     app.add_exception_handler(UpstreamError, upstream_error)
+    app.add_exception_handler(psycopg.errors.ProgramLimitExceeded, too_large_to_store)
     for exc_type, status in RUN_ERRORS.items():
 
         async def run_error(request: Request, exc: Exception, status: int = status) -> Response:
@@ -138,6 +139,21 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     if speaks_openai(request):
         return await api_error(request, ApiError(500, "The server had an error; it is logged."))
     return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+async def too_large_to_store(request: Request, exc: Exception) -> Response:
+    """Answer a value past one of PostgreSQL's limits (an index row over 2,704 bytes) with a 4xx.
+
+    psycopg files it under `OperationalError`, which otherwise means the database is away
+    (503); this one is the request's doing. The rules in front of the stores refuse such
+    values by name first (thread ids, store keys); this is the net under them.
+    """
+    log.warning("a value too large for PostgreSQL on %s: %s", request.url.path, exc)
+    message = (
+        "a value in the request is too large for the database to store or index "
+        "(an id, a key or a name); send a shorter one"
+    )
+    return await api_error(request, ApiError(400 if speaks_openai(request) else 422, message))
 
 
 async def upstream_error(request: Request, exc: Exception) -> Response:

@@ -23,6 +23,7 @@ from server.runs.wire import (
     json_response,
     last_event_id,
     parse_modes,
+    run_path,
     sse_response,
     wait_response,
 )
@@ -41,7 +42,7 @@ RunsDep = Annotated[RunsService, Depends(get_runs)]
 
 
 def _paths(run: RunRecord) -> tuple[str, str]:
-    base = f"/threads/{run.thread_id}/runs/{run.run_id}"
+    base = run_path(run.thread_id, run.run_id)
     return base, f"{base}/stream"
 
 

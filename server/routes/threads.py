@@ -32,7 +32,13 @@ from server.runs.schema import (
 )
 from server.runs.service import Graph, NotFound, RunRejected, RunsService
 from server.runs.state import get_history, get_state, thread_config, update_state
-from server.runs.wire import json_response, last_event_id, parse_modes, sse_response
+from server.runs.wire import (
+    json_response,
+    last_event_id,
+    parse_modes,
+    run_path,
+    sse_response,
+)
 
 router = APIRouter(tags=["threads"], dependencies=[Depends(get_identity)])
 
@@ -381,7 +387,7 @@ async def thread_stream(
         modes = None  # the SDK's default: every event the run streams, in its own modes
     # Where the SDK reconnects when this stream drops, with its Last-Event-ID: the followed
     # run's own stream (the same events under the same ids), in the same modes.
-    location = f"/threads/{thread.thread_id}/runs/{run.run_id}/stream"
+    location = f"{run_path(thread.thread_id, run.run_id)}/stream"
     if modes:
         location += "?" + urlencode({"stream_mode": sorted(modes)}, doseq=True)
     return sse_response(
@@ -394,7 +400,7 @@ async def thread_stream(
         on_disconnect=None,
         headers={
             "Location": location,
-            "Content-Location": f"/threads/{thread_id}/runs/{run.run_id}",
+            "Content-Location": run_path(thread.thread_id, run.run_id),
             "X-Run-Status": run.status if run.status in ACTIVE else "final",
         },
     )

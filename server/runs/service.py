@@ -47,6 +47,10 @@ from server.store.runs import owned_store
 
 __all__ = ["Forbidden", "Graph", "NotFound", "RunRejected", "RunsService"]
 
+MAX_THREAD_ID_CHARS = 256
+"""Longest thread id a caller may choose (Orca's own are UUIDs; AG-UI clients and LangServe
+callers name theirs): past about 2,700 bytes PostgreSQL cannot index one."""
+
 
 @dataclass
 class RunsService(AssistantLookup):
@@ -78,8 +82,13 @@ class RunsService(AssistantLookup):
         """Create a thread for `identity` (ThreadExists when the id is taken).
 
         The project's `threads.create` rule (`ORCA_AUTH_PATH`) may refuse it or change the
-        metadata stored; an existing thread its filters do not match is taken too.
+        metadata stored; an existing thread its filters do not match is taken too. A chosen
+        id longer than `MAX_THREAD_ID_CHARS` is refused (RunRejected, 422) on every surface.
         """
+        if thread_id and len(thread_id) > MAX_THREAD_ID_CHARS:
+            raise RunRejected(
+                f"thread_id is {len(thread_id)} characters; at most {MAX_THREAD_ID_CHARS}"
+            )
         thread_id = thread_id or str(uuid.uuid4())
         metadata, filters = await stamped_metadata(identity, thread_id, metadata, if_exists)
         thread = await self.store.create_thread(

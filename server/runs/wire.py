@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import orjson
 from fastapi import HTTPException, Request
@@ -35,6 +36,15 @@ FROM_THE_START = "-1"
 """The `Last-Event-ID` that asks for the whole stream (`@langchain/langgraph-sdk`'s
 `joinStream(..., {lastEventId: "-1"})`, which `useStream` sends when it re-attaches to a run
 after a page reload); Orca's ids start at 1, so it is `after=0`."""
+
+
+def run_path(thread_id: str, run_id: str) -> str:
+    """Return a run's path for `Location` headers, the thread id percent-encoded.
+
+    A thread id is the caller's (AG-UI clients and LangServe callers choose theirs): one
+    with `/`, `?` or text outside Latin-1 must still make a valid header and URL.
+    """
+    return f"/threads/{quote(thread_id, safe='')}/runs/{run_id}"
 
 
 def json_response(

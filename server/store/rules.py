@@ -18,6 +18,9 @@ MAX_DEPTH = 16
 """Most labels in a namespace."""
 MAX_LABEL_CHARS = 256
 MAX_KEY_CHARS = 1024
+MAX_ADDRESS_BYTES = 2048
+"""Most UTF-8 bytes of an item's namespace (joined with '.') and key together: PostgreSQL
+indexes them as one row of at most 2,704 bytes, the owner's hidden label included."""
 MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 """A century: past it, SQLite's dates overflow; ask for no `ttl` instead."""
 FILTER_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -68,6 +71,15 @@ def check_key(key: str) -> None:
         raise StoreRejected("key must be a non-empty string")
     if len(key) > MAX_KEY_CHARS:
         raise StoreRejected(f"key is at most {MAX_KEY_CHARS} characters")
+
+
+def check_address(namespace: tuple[str, ...], key: str) -> None:
+    """Refuse an item whose namespace and key together are too long to index."""
+    size = len(".".join(namespace).encode()) + len(key.encode())
+    if size > MAX_ADDRESS_BYTES:
+        raise StoreRejected(
+            f"namespace and key are {size} bytes together in UTF-8; at most {MAX_ADDRESS_BYTES}"
+        )
 
 
 def check_value(value: Mapping[str, Any], max_bytes: int) -> None:

@@ -28,6 +28,7 @@ from langgraph.store.base import (
 from server.store.indexed import LoopStore
 from server.store.rules import (
     StoreRejected,
+    check_address,
     check_filter,
     check_item_namespace,
     check_key,
@@ -66,6 +67,7 @@ class ScopedStore(LoopStore):
         if isinstance(op, PutOp):
             check_item_namespace(op.namespace)
             check_key(op.key)
+            check_address(op.namespace, op.key)
             if op.value is not None:
                 check_value(op.value, self.max_value_bytes)
             check_ttl(op.ttl)
