@@ -75,8 +75,10 @@ async def info(settings: SettingsDep) -> dict[str, Any]:
         "version": importlib.metadata.version("citadel-orca"),
         "langgraph_py_version": importlib.metadata.version("langgraph"),
         "flags": {
-            "assistants": True,  # one per served graph, read-only
-            "crons": False,
+            "assistants": True,  # a system one per served graph, and saved ones
+            # The crons API is always served (`/runs/crons`, `/threads/{id}/runs/crons`); a
+            # process with ORCA_CRON_POLL_S=0 stores them and another one fires them.
+            "crons": True,
             "langsmith": settings.langsmith_tracing,
             "langsmith_tracing_replicas": False,  # `langsmith_tracer` is accepted, not acted on
         },

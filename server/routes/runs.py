@@ -260,11 +260,17 @@ async def wait_stateless_run(
     return await wait_result_response(runs, identity, None, body, settings.keepalive_s)
 
 
+MAX_BATCH_RUNS = 100
+"""Most runs one `/runs/batch` request creates: the rate limiter counts the request once."""
+
+
 @router.post("/runs/batch")
 async def create_run_batch(
-    bodies: Annotated[list[RunCreate], Body(min_length=1)], runs: RunsDep, identity: IdentityDep
+    bodies: Annotated[list[RunCreate], Body(min_length=1, max_length=MAX_BATCH_RUNS)],
+    runs: RunsDep,
+    identity: IdentityDep,
 ) -> Response:
-    """Create several stateless background runs, each on its own temporary thread."""
+    """Create stateless background runs (at most `MAX_BATCH_RUNS`), each on its own thread."""
     created = [await runs.create_run(identity, None, body) for body in bodies]
     return json_response([run.public() for run, _ in created])
 

@@ -14,6 +14,7 @@ import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
+from server.routes.runs import MAX_BATCH_RUNS
 from tests.doubles.gated_graph import held
 from tests.support_runs import GATED_UPDATES_AND_CUSTOM, SseEvent, sse_lines, texts, user
 
@@ -253,6 +254,12 @@ async def test_a_batch_of_stateless_runs_and_a_bulk_cancel_by_ids(client: LangGr
     assert (await client.threads.get(thread_id))["status"] == "idle"  # not left `busy`
 
 
-async def test_an_empty_batch_is_refused(server: str) -> None:
+async def test_an_empty_batch_and_one_over_the_cap_are_refused(server: str) -> None:
     async with httpx.AsyncClient(base_url=server, timeout=30) as http:
         assert (await http.post("/runs/batch", json=[])).status_code == 422
+        threads_before = (await http.post("/threads/count", json={})).json()
+        run = {"assistant_id": "echo", "input": user("x")}
+        over = await http.post("/runs/batch", json=[run] * (MAX_BATCH_RUNS + 1))
+        assert over.status_code == 422, over.text
+        assert over.json()["detail"][0]["type"] == "too_long"
+        assert (await http.post("/threads/count", json={})).json() == threads_before

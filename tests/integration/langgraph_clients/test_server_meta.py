@@ -24,7 +24,7 @@ async def test_info_and_ok_answer_without_credentials(backend: str | None, tmp_p
             assert info.status_code == 200
             body = info.json()
             assert body["version"] and body["langgraph_py_version"].startswith("1.")
-            assert body["flags"]["assistants"] is True and body["flags"]["crons"] is False
+            assert body["flags"]["assistants"] is True and body["flags"]["crons"] is True
             assert body["host"]["kind"] == "self-hosted"
             for path in ("/ok", "/ok?check_db=1"):
                 answer = await http.get(path)
