@@ -266,7 +266,10 @@ class RunsService(AssistantLookup):
                 or await self.store.get_thread(thread_id, identity.id)  # hidden by the rule
             ):
                 raise NotFound(f"no thread {thread_id!r}")
-            thread = found or await self.create_thread(identity, thread_id, {}, "do_nothing")
+            try:
+                thread = found or await self.create_thread(identity, thread_id, {}, "do_nothing")
+            except ThreadExists:  # another identity's: not found, as on every surface
+                raise NotFound(f"no thread {thread_id!r}") from None
         run.thread_id = thread.thread_id
         strategy = body.multitask_strategy
         try:

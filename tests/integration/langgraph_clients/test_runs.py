@@ -244,6 +244,7 @@ async def test_another_identity_gets_404_for_every_part_of_a_thread(
                 bob.runs.join(thread_id, run_id),
                 bob.runs.cancel(thread_id, run_id),
                 bob.runs.create(thread_id, "echo", input=user("theirs")),
+                bob.runs.wait(thread_id, "echo", input=user("theirs"), if_not_exists="create"),
                 bob.threads.delete(thread_id),
             ]
             for call in refused:
