@@ -93,7 +93,7 @@ def _replay(body: bytes, disconnected: bool, receive: Receive) -> Receive:
 
 
 def _unstorable(body: bytes) -> tuple[tuple[Any, ...], str] | None:
-    if not SUSPECT.search(body):
+    if not SUSPECT.search(_as_utf8(body)):
         return None
     try:  # the parser the routes use: it keeps what orjson refuses or rounds
         parsed: Any = json.loads(body)
@@ -104,6 +104,21 @@ def _unstorable(body: bytes) -> tuple[tuple[Any, ...], str] | None:
         return None
     where, problem = found
     return ("body", *where), problem
+
+
+def _as_utf8(body: bytes) -> bytes:
+    """Return the body as UTF-8, for the byte search.
+
+    The routes' JSON parser also reads UTF-16 and UTF-32 (told apart by the first bytes),
+    whose escapes a search of the raw bytes would not see.
+    """
+    encoding = json.detect_encoding(body)
+    if encoding in ("utf-8", "utf-8-sig"):
+        return body
+    try:
+        return body.decode(encoding).encode("utf-8", "surrogatepass")
+    except UnicodeError:
+        return body  # not text in that encoding either: the route refuses it
 
 
 async def _refuse(

@@ -281,6 +281,24 @@ async def test_the_same_bytes_inside_strings_and_64_bit_integers_are_accepted(
     assert response.json()["metadata"] == {"note": note, "max": 2**64 - 1, "min": -(2**63)}
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8-sig"])
+async def test_the_door_reads_every_encoding_the_routes_parse(
+    anonymous: httpx.AsyncClient, encoding: str
+) -> None:
+    """Python's JSON parser reads UTF-16 and UTF-32 too: a NUL or a huge integer escaped in
+    them is refused like one in UTF-8, and an ordinary body in them still works."""
+    headers = {"content-type": "application/json"}
+    for value, problem in (('"a\\u0000b"', "U+0000"), (BEYOND_64_BITS, "64 bits")):
+        body = '{"metadata": {"note": VALUE}}'.replace("VALUE", value).encode(encoding)
+        response = await anonymous.post("/threads", content=body, headers=headers)
+        assert response.status_code == 422, response.text
+        assert problem in refusal(response)
+    plain = '{"metadata": {"note": "fine"}}'.encode(encoding)
+    response = await anonymous.post("/threads", content=plain, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["metadata"] == {"note": "fine"}
+
+
 async def test_embeddings_accept_nul_as_openai_does(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.post("/v1/embeddings", json={"model": "embed-01", "input": NUL})
     assert response.status_code == 200, response.text
