@@ -31,10 +31,14 @@ from server.served_body import NUL_MESSAGE, find_unstorable
 
 OPENAI_PREFIX = "/v1/"
 EXEMPT_PATHS = frozenset({"/v1/embeddings"})
-SUSPECT = re.compile(
-    rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|NaN|Infinity|[0-9]{19,}|[eE]\+?[0-9]{3,}"
-)
-"""What may decode to U+0000, a lone surrogate, NaN, infinity or an integer beyond 64 bits."""
+ESCAPES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+"""JSON escapes that may decode to U+0000 or to a lone surrogate."""
+NON_FINITE = (b"NaN", b"Infinity")
+DIGITS_AS_ZERO = bytes.maketrans(b"123456789E", b"000000000e")
+"""Every digit becomes `0` (and `E` `e`), so number shapes are found by plain byte search:
+one regex alternating over them scanned a 1 MB body ten times slower."""
+LARGE_NUMBERS = (b"0" * 19, b"0e000", b"0e+000")
+"""19 digits in a row (an integer that may pass 64 bits), a three-digit exponent."""
 
 
 class StorableText:
@@ -93,7 +97,7 @@ def _replay(body: bytes, disconnected: bool, receive: Receive) -> Receive:
 
 
 def _unstorable(body: bytes) -> tuple[tuple[Any, ...], str] | None:
-    if not SUSPECT.search(_as_utf8(body)):
+    if not _suspect(_as_utf8(body)):
         return None
     try:  # the parser the routes use: it keeps what orjson refuses or rounds
         parsed: Any = json.loads(body)
@@ -104,6 +108,14 @@ def _unstorable(body: bytes) -> tuple[tuple[Any, ...], str] | None:
         return None
     where, problem = found
     return ("body", *where), problem
+
+
+def _suspect(body: bytes) -> bool:
+    """Whether the body may hold a value no store can write (then it is parsed to tell)."""
+    if ESCAPES.search(body) or any(word in body for word in NON_FINITE):
+        return True
+    shape = body.translate(DIGITS_AS_ZERO)
+    return any(number in shape for number in LARGE_NUMBERS)
 
 
 def _as_utf8(body: bytes) -> bytes:
