@@ -75,7 +75,8 @@ def check_key(key: str) -> None:
 
 def check_address(namespace: tuple[str, ...], key: str) -> None:
     """Refuse an item whose namespace and key together are too long to index."""
-    size = len(".".join(namespace).encode()) + len(key.encode())
+    joined = ".".join(namespace)
+    size = len(joined.encode("utf-8", "surrogatepass")) + len(key.encode("utf-8", "surrogatepass"))
     if size > MAX_ADDRESS_BYTES:
         raise StoreRejected(
             f"namespace and key are {size} bytes together in UTF-8; at most {MAX_ADDRESS_BYTES}"
