@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from server.auth.identity import ANONYMOUS
 from server.deps import resources_of
-from server.run_policy import RunRefused
+from server.run_policy import MAX_BATCH_RUNS, RunRefused
 
 NUL_MESSAGE = "text with a NUL character (U+0000), which the database cannot store; remove it"
 SINGLE_RUN_ENDPOINTS = {"invoke", "stream", "stream_log", "stream_events"}
@@ -81,6 +81,8 @@ class RunBodyCheck:
         inputs = body.get("inputs")
         if not isinstance(inputs, list):
             raise invalid(("inputs",), "'inputs' must be a list of inputs")
+        if len(inputs) > MAX_BATCH_RUNS:
+            raise invalid(("inputs",), f"a batch is at most {MAX_BATCH_RUNS} inputs")
         config = body.get("config", {})
         if isinstance(config, list):
             if len(config) != len(inputs):

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from server.auth.identity import Identity
 from server.deps import IdentityDep, SettingsDep, get_identity, resources_of
+from server.run_policy import MAX_BATCH_RUNS
 from server.runs.authorized import runs_to_cancel
 from server.runs.records import ACTIVE, FINAL, RunRecord
 from server.runs.schema import RunCreate, RunsCancel
@@ -258,10 +259,6 @@ async def wait_stateless_run(
 ) -> Response:
     """Run on a temporary thread and answer with the final values."""
     return await wait_result_response(runs, identity, None, body, settings.keepalive_s)
-
-
-MAX_BATCH_RUNS = 100
-"""Most runs one `/runs/batch` request creates: the rate limiter counts the request once."""
 
 
 @router.post("/runs/batch")

@@ -14,7 +14,7 @@ import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
-from server.routes.runs import MAX_BATCH_RUNS
+from server.run_policy import MAX_BATCH_RUNS
 from tests.doubles.gated_graph import held
 from tests.support_runs import GATED_UPDATES_AND_CUSTOM, SseEvent, sse_lines, texts, user
 

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from server.app import create_app
+from server.run_policy import MAX_BATCH_RUNS
 from server.served_body import find_unstorable
 from server.settings import Settings
 from tests.doubles.embedder import fake_embedder
@@ -57,6 +58,7 @@ async def test_bodies_no_checkpoint_could_store_are_422(
         ("/workflows/rag/batch", {"inputs": QUESTION}, ["body", "inputs"]),
         ("/workflows/rag/batch", {"inputs": [QUESTION, {"question": ""}]}, ["body", "inputs", 1]),
         ("/workflows/ingest/batch", {"inputs": [{}]}, ["body", "inputs", 0]),
+        ("/workflows/rag/batch", {"inputs": [QUESTION] * (MAX_BATCH_RUNS + 1)}, ["body", "inputs"]),
         (
             "/workflows/agent/invoke",
             {"input": {"messages": [BAD_TOOL_CALL]}},
