@@ -25,8 +25,8 @@ COLLECTION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """Qdrant collection names a caller may choose (ASCII: Qdrant puts them in URLs and paths)."""
 MAX_TOP_K = 50
 MAX_BATCH_RUNS = 100
-"""Most runs one batch request starts (the runs API's `/runs/batch`, LangServe's `batch`):
-the rate limiter counts the request once."""
+"""Most runs one batch request starts (the runs API's `/runs/batch`, LangServe's `batch`);
+`ORCA_RATE_LIMIT_RUNS` counts each of them."""
 CALLER_SETTINGS = {
     "chat_model": "Chat model alias: llm-01 or llm-02.",
     "embedding_model": "Embedding model alias.",

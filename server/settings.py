@@ -212,7 +212,7 @@ class Settings(BaseSettings):
     empty: no limit."""
     rate_limit_runs: str = "30/minute"
     """Runs per identity started over AG-UI or LangServe (`invoke`, `batch`, `stream*`), on top
-    of `rate_limit`; empty: no limit."""
+    of `rate_limit` (each run of a batch counts); empty: no limit."""
     redis_url: RedisDsn | None = None
     """Redis holding the rate-limit counters, shared by every process; unset: each process
     counts in its own memory."""

@@ -6,7 +6,7 @@ included, passes through it once its route is known. Route classes:
 - exempt: `/health*`, `/metrics` and langgraph-api's `/ok` and `/info`, which probes,
   scrapers and clients' start-up checks call on a schedule;
 - runs: `POST /agui/{workflow}` and LangServe's `invoke`, `batch` and `stream*`, which count
-  against `ORCA_RATE_LIMIT_RUNS` on top of `ORCA_RATE_LIMIT`;
+  against `ORCA_RATE_LIMIT_RUNS` (each run of a batch) on top of `ORCA_RATE_LIMIT`;
 - streams (AG-UI and LangServe `stream*`), which also hold one of the caller's
   `ORCA_MAX_STREAMS_PER_IDENTITY` slots until the response ends or the client goes away
   (`ReleaseAfterResponse` gives the slot back);
@@ -30,6 +30,7 @@ from limits import RateLimitItem
 from server.embeddings.errors import ApiError
 from server.guards.rates import RateLimiter, parse_limits
 from server.guards.streams import StreamSlots, after_response
+from server.run_policy import MAX_BATCH_RUNS
 from server.settings import Settings
 
 LimitKey = Callable[[Request], Awaitable[str]]
@@ -111,14 +112,23 @@ class Guards:
         key = await self.key(request)
         await self._count(self.limits, "all", key)
         if runs:
-            await self._count(self.run_limits, "runs", key)
+            await self._count(self.run_limits, "runs", key, await runs_started(request))
         if kind is RouteClass.STREAM:
             after_response(request.scope, self.streams.take(key))
 
-    async def _count(self, limits: list[RateLimitItem], bucket: str, key: str) -> None:
+    async def _count(
+        self, limits: list[RateLimitItem], bucket: str, key: str, cost: int = 1
+    ) -> None:
         if not limits:
             return
-        wait = await self.rates.hit(limits, bucket, key)
+        if any(cost > item.amount for item in limits):  # no wait would let it in
+            raise ApiError(
+                429,
+                f"Too many runs at once: this batch starts {cost}, and the limit is "
+                f"{_describe(limits)} per caller; send smaller batches.",
+                code="rate_limit_exceeded",
+            )
+        wait = await self.rates.hit(limits, bucket, key, cost=cost)
         if wait is not None:
             what = "runs" if bucket == "runs" else "requests"
             seconds = math.ceil(wait)  # rounded up: a retry on the hint must get in
@@ -142,6 +152,25 @@ class Guards:
                 await self.rates.aclose()
 
         return guarded
+
+
+async def runs_started(request: Request) -> int:
+    """Return how many runs a run request starts: each input of a batch counts.
+
+    `/runs/batch` is a list of runs and LangServe's `batch` holds `inputs`; the body is
+    bounded by `BodySizeLimit` and kept by Starlette for the route. A batch over
+    `MAX_BATCH_RUNS`, or one that is not JSON, counts once: the route refuses it.
+    """
+    if not str(request.scope.get("path", "")).endswith("/batch"):
+        return 1
+    try:
+        body = await request.json()
+    except Exception:  # noqa: BLE001 - not JSON (or nested too deep): the route answers it
+        return 1
+    runs = body.get("inputs") if isinstance(body, dict) else body
+    if not isinstance(runs, list) or not 1 <= len(runs) <= MAX_BATCH_RUNS:
+        return 1
+    return len(runs)
 
 
 def _describe(limits: list[RateLimitItem]) -> str:

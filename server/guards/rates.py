@@ -65,8 +65,8 @@ class RateLimiter:
         else:
             self._memory = sync_strategies.MovingWindowRateLimiter(MemoryStorage())
 
-    async def hit(self, items: Sequence[RateLimitItem], *key: str) -> float | None:
-        """Count one request against each limit.
+    async def hit(self, items: Sequence[RateLimitItem], *key: str, cost: int = 1) -> float | None:
+        """Count one request (`cost` hits: a batch's runs) against each limit.
 
         Returns:
             None when every limit allows it; otherwise the seconds until the exhausted
@@ -76,7 +76,7 @@ class RateLimiter:
             return None
         for item in items:
             try:
-                reset_at = await self._hit(item, key)
+                reset_at = await self._hit(item, key, cost)
             except Exception as exc:  # noqa: BLE001 - fail open, see the module notes
                 self._down_until = time.monotonic() + REDIS_RETRY_S
                 self._warn(exc)
@@ -85,14 +85,14 @@ class RateLimiter:
                 return max(1.0, reset_at - time.time())
         return None
 
-    async def _hit(self, item: RateLimitItem, key: tuple[str, ...]) -> float | None:
+    async def _hit(self, item: RateLimitItem, key: tuple[str, ...], cost: int) -> float | None:
         """Return None if the hit was counted, or when the window lets one more in."""
         if self._memory is not None:
-            if self._memory.hit(item, *key):
+            if self._memory.hit(item, *key, cost=cost):
                 return None
             return self._memory.get_window_stats(item, *key).reset_time
         assert self._redis is not None
-        if await self._redis.hit(item, *key):
+        if await self._redis.hit(item, *key, cost=cost):
             return None
         return (await self._redis.get_window_stats(item, *key)).reset_time
 

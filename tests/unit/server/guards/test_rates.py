@@ -120,6 +120,24 @@ async def test_runs_have_their_own_limit_on_top(settings: Settings) -> None:
     assert listing.status_code == 200
 
 
+async def test_a_batch_counts_each_of_its_runs(settings: Settings) -> None:
+    async with client_with(settings, rate_limit_runs="3/hour") as client:
+        two = {"inputs": [{"texts": ["Falcon."]}, {"texts": ["Osprey."]}]}
+        first = await client.post("/workflows/ingest/batch", json=two)
+        second = await client.post("/workflows/ingest/batch", json=two)  # 2 + 2 > 3
+        third = await client.post("/workflows/ingest/invoke", json={"input": {"texts": ["Kite."]}})
+        run = {"assistant_id": "ingest", "input": {"texts": ["Kestrel."]}}
+        fourth = await client.post("/runs/batch", json=[run])
+        too_big = await client.post("/runs/batch", json=[run] * 4)  # never fits in 3/hour
+    assert first.status_code == 200, first.text
+    assert second.status_code == 429 and "Too many runs" in second.json()["detail"]
+    assert third.status_code == 200, third.text  # a refused batch counted nothing
+    assert fourth.status_code == 429, fourth.text  # the 4th run of the hour
+    assert too_big.status_code == 429
+    assert "send smaller batches" in too_big.json()["detail"]
+    assert "retry-after" not in too_big.headers  # waiting would not help
+
+
 async def test_each_client_behind_a_trusted_proxy_has_its_own_counter(settings: Settings) -> None:
     async with client_with(settings, rate_limit="1/hour", trusted_proxies=["127.0.0.1"]) as client:
 
