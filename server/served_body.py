@@ -10,8 +10,9 @@ LangServe 0.3 validates run bodies only in part. Schemathesis found these answer
   of validation errors;
 - messages whose LangChain validators raise `TypeError` (e.g. a tool call with unknown
   keys) instead of a validation error;
-- strings with lone surrogates, integers beyond 64 bits, NaN: valid in Python's JSON, but
-  neither the checkpointer (msgpack) nor LangServe's event stream (orjson) can write them.
+- strings with lone surrogates, integers beyond 64 bits, NaN, more than `MAX_NESTING` levels
+  of nesting: valid in Python's JSON, but neither the checkpointer (msgpack) nor LangServe's
+  event stream (orjson) can write them.
 
 The body is parsed with `Request.json()`, whose result Starlette keeps, so LangServe reuses
 this parse instead of reading the body again.
@@ -33,6 +34,12 @@ from server.run_policy import MAX_BATCH_RUNS, RunRefused
 NUL_MESSAGE = "text with a NUL character (U+0000), which the database cannot store; remove it"
 SINGLE_RUN_ENDPOINTS = {"invoke", "stream", "stream_log", "stream_events"}
 INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
+MAX_NESTING = 128
+"""Most levels of arrays and objects a body may nest (`[[1]]` is two). orjson, which writes
+the event streams and jsonb, stops at 255 (`Recursion limit reached`: a thread with 600
+levels of metadata was a 500), and the stores wrap a value in a few levels of their own."""
+CONTAINERS = (dict, list)
+NESTING_MESSAGE = f"JSON nested deeper than {MAX_NESTING} levels of arrays and objects"
 
 
 class RunBodyCheck:
@@ -130,6 +137,8 @@ def find_unstorable(value: Any) -> tuple[tuple[Any, ...], str] | None:
         elif isinstance(item, float):
             if not math.isfinite(item):
                 return where, "NaN or infinity (not JSON)"
+        elif len(where) >= MAX_NESTING and isinstance(item, dict | list):
+            return where, NESTING_MESSAGE
         elif isinstance(item, dict):
             for key, child in item.items():
                 if not _is_utf8(key):
@@ -140,6 +149,24 @@ def find_unstorable(value: Any) -> tuple[tuple[Any, ...], str] | None:
         elif isinstance(item, list):
             pending.extend((child, (*where, index)) for index, child in enumerate(item))
     return None
+
+
+def nesting(parsed: Any, *, stop_past: int = MAX_NESTING) -> int:
+    """Return how many levels of arrays and objects parsed JSON nests (at most `stop_past` + 1).
+
+    Level by level, looking only at containers (exact types: a JSON parser's output).
+    """
+    level = [parsed] if type(parsed) in CONTAINERS else []
+    depth = 0
+    while level and depth <= stop_past:
+        depth += 1
+        inner: list[Any] = []
+        for container in level:
+            for child in container.values() if type(container) is dict else container:
+                if type(child) in CONTAINERS:
+                    inner.append(child)
+        level = inner
+    return depth
 
 
 def _is_utf8(text: str) -> bool:

@@ -3,9 +3,10 @@ r"""Refuse values the service cannot store before any surface reads it, as ASGI 
 PostgreSQL's `text` and `jsonb` refuse U+0000 (`UntranslatableCharacter`), and no store
 takes a lone surrogate. Python's JSON parser also accepts what neither the checkpointer
 (msgpack) nor the event streams (orjson) can write: `NaN`, `Infinity`, numbers that
-overflow to infinity (`1e400`) and integers beyond 64 bits. Any of these in a thread id, a
-metadata value, a search filter, a run input, a state update or a config used to reach a
-store and come back as a 500, or to fail the run it started. This middleware answers 422
+overflow to infinity (`1e400`), integers beyond 64 bits and more than 128 levels of
+nesting (orjson's limit is 255). Any of these in a thread id, a metadata value, a search
+filter, a run input, a state update or a config used to reach a store and come back as a
+500, or to fail the run it started. This middleware answers 422
 (400 in OpenAI's envelope on `/v1/*`) naming where it is, for every route, so no surface
 needs its own check. `/v1/embeddings` is exempt: its texts are hashed, never stored, and
 OpenAI embeds them.
@@ -13,7 +14,8 @@ OpenAI embeds them.
 The body is scanned for what can produce such a value (the escapes `\\u0000` and
 `\\ud800`-`\\udfff`, the words `NaN` and `Infinity`, 19 digits in a row, a three-digit
 exponent); only a body that holds one is parsed, to tell a real one from the same bytes
-inside a string, so ordinary requests pay one byte search.
+inside a string, so ordinary requests pay one byte search. A body with more brackets than
+the nesting allowed is measured (`_nested_too_deep`).
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.embeddings.errors import ApiError
-from server.served_body import NUL_MESSAGE, find_unstorable
+from server.served_body import MAX_NESTING, NUL_MESSAGE, find_unstorable, nesting
 
 OPENAI_PREFIX = "/v1/"
 EXEMPT_PATHS = frozenset({"/v1/embeddings"})
@@ -97,7 +100,8 @@ def _replay(body: bytes, disconnected: bool, receive: Receive) -> Receive:
 
 
 def _unstorable(body: bytes) -> tuple[tuple[Any, ...], str] | None:
-    if not _suspect(_as_utf8(body)):
+    text = _as_utf8(body)
+    if not _suspect(text) and not _nested_too_deep(text):
         return None
     try:  # the parser the routes use: it keeps what orjson refuses or rounds
         parsed: Any = json.loads(body)
@@ -116,6 +120,21 @@ def _suspect(body: bytes) -> bool:
         return True
     shape = body.translate(DIGITS_AS_ZERO)
     return any(number in shape for number in LARGE_NUMBERS)
+
+
+def _nested_too_deep(body: bytes) -> bool:
+    """Whether the body may nest more than `MAX_NESTING` levels (then it is parsed to tell).
+
+    Only a body with that many brackets can; it is measured with orjson (about 35 µs for a
+    20 KB chat history of 200 messages), which stops at 1,024 levels: past them, or when it
+    is not JSON, the stdlib parse that follows decides.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_NESTING:
+        return False
+    try:
+        return nesting(orjson.loads(body)) > MAX_NESTING
+    except orjson.JSONDecodeError:
+        return True
 
 
 def _as_utf8(body: bytes) -> bytes:

@@ -5,6 +5,7 @@ against PostgreSQL are in `tests/integration/test_security_fuzz.py` and
 `tests/integration/test_postgres_text.py`.
 """
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,6 +251,52 @@ async def test_numbers_no_store_can_write_are_a_4xx_in_the_surface_s_envelope(
     openai = route.startswith("/v1/")
     assert response.status_code == (400 if openai else 422), response.text
     assert problem in refusal(response)
+
+
+def nested(levels: int) -> str:
+    """A JSON object `levels` deep."""
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "body"),
+    [
+        ("POST", "/threads", '{"metadata": DEEP}'),
+        ("POST", "/threads/search", '{"metadata": DEEP}'),
+        ("POST", "/runs/wait", '{"assistant_id": "rag", "input": {"question": "q", "x": DEEP}}'),
+        ("PUT", "/store/items", '{"namespace": ["a"], "key": "k", "value": DEEP}'),
+        ("POST", "/workflows/rag/invoke", '{"input": {"question": "q"}, "config": DEEP}'),
+        ("POST", "/v1/orchestrate", '{"workflow": "rag", "input": DEEP}'),
+        ("POST", "/agui/agent", '{"threadId": "t", "runId": "r", "state": DEEP}'),
+    ],
+)
+@pytest.mark.parametrize("levels", [128, 600])
+async def test_json_nested_past_the_limit_is_a_4xx_in_the_surface_s_envelope(
+    anonymous: httpx.AsyncClient, method: str, route: str, body: str, levels: int
+) -> None:
+    """orjson, which writes event streams and jsonb, stops at 255 levels: a thread whose
+    metadata nested 600 deep was a 500. Past 128 levels (the body is one) it is refused."""
+    response = await anonymous.request(
+        method,
+        route,
+        content=body.replace("DEEP", nested(levels)),
+        headers={"content-type": "application/json"},
+    )
+    openai = route.startswith("/v1/")
+    assert response.status_code == (400 if openai else 422), response.text
+    assert "nested deeper than 128 levels" in refusal(response)
+
+
+async def test_json_nested_to_the_limit_is_stored_and_read_back(
+    anonymous: httpx.AsyncClient,
+) -> None:
+    metadata = json.loads(nested(127))
+    created = await anonymous.post("/threads", json={"metadata": metadata})
+    assert created.status_code == 200, created.text
+    thread = await anonymous.get(f"/threads/{created.json()['thread_id']}")
+    assert thread.json()["metadata"] == metadata
+    wide = {"messages": [{"id": f"m{i}", "n": [i]} for i in range(500)]}
+    assert (await anonymous.post("/threads", json={"metadata": wide})).status_code == 200
 
 
 async def test_a_refused_state_update_leaves_the_thread_as_it_was(

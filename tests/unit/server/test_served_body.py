@@ -7,7 +7,7 @@ import pytest
 
 from server.app import create_app
 from server.run_policy import MAX_BATCH_RUNS
-from server.served_body import find_unstorable
+from server.served_body import MAX_NESTING, find_unstorable, nesting
 from server.settings import Settings
 from tests.doubles.embedder import fake_embedder
 from tests.support import fake_models, serving
@@ -99,3 +99,16 @@ def test_what_cannot_be_stored_is_located() -> None:
     assert find_unstorable({"a": [1, "ok", {"b": "\udb02"}]}) == (("a", 2, "b"), surrogate)
     assert find_unstorable({"n": 2**64}) == (("n",), "an integer beyond 64 bits")
     assert find_unstorable({"n": -(2**63), "m": 2**64 - 1, "f": 1.5, "t": True}) is None
+
+
+def test_nesting_counts_levels_of_arrays_and_objects() -> None:
+    values = (1, "s", [], {}, [[1]], {"a": [{"b": 1}], "c": 2})
+    assert [nesting(value) for value in values] == [0, 0, 1, 1, 2, 3]
+    deep: object = 1
+    for _ in range(1000):
+        deep = [deep]
+    assert nesting(deep) == MAX_NESTING + 1  # counting stops past the limit
+    found = find_unstorable({"x": deep})
+    assert found is not None
+    where, problem = found
+    assert len(where) == MAX_NESTING and "nested deeper" in problem
