@@ -121,9 +121,10 @@ def create_app(
             tracer=tracer,
             enabled=settings.metrics_enabled,
         )
-    # Routes are matched in order: the busiest first (/v1/embeddings' three, then the runs
-    # API's fourteen); no route added earlier matches another's paths
-    # (tests/unit/server/test_app_routes.py).
+    # Routes are matched in order: the busiest first (POST /v1/embeddings served directly,
+    # ahead of its documented route; /v1/embeddings' three, then the runs API's fourteen); no
+    # other route added earlier matches another's paths (tests/unit/server/test_app_routes.py).
+    app.router.routes.insert(0, embeddings.direct_route(guards, app.router.dependencies))
     app.include_router(embeddings.router)
     app.include_router(runs.router)
     app.include_router(home.router)

@@ -12,11 +12,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.routing import APIRoute
+from starlette.routing import Route
 
 from server.deps import get_identity, resources_of
 from server.embeddings.errors import ApiError
 from server.embeddings.gateway import EmbeddingGateway
 from server.embeddings.wire import encode_response, parse_request
+from server.guards.admission import Guards
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], dependencies=[Depends(get_identity)])
 
@@ -104,6 +107,40 @@ async def create_embeddings(request: Request) -> Response:
             "X-Cache-Misses": str(result.misses),
         },
     )
+
+
+def direct_route(guards: Guards, app_dependencies: list[Any]) -> Route:
+    """Serve `POST /v1/embeddings` ahead of FastAPI's routers, doing what they would do.
+
+    The busiest route, and the cheapest request of the service: matching it through
+    FastAPI's included routers and solving its two dependencies was about a quarter of a
+    cache-bypassed request (`make bench-embeddings`: 3,800 → 5,200 req/s at 32 clients,
+    0.84 → 0.68 ms at one). This plain Starlette route, placed first, marks the request as
+    the documented route's (`scope["route"]`: metrics, admission and the rate-limit key read
+    it), admits it (`guards.admit`, the app's dependency), authenticates it (`get_identity`,
+    the router's), and calls the same endpoint. The documented route stays for OpenAPI.
+
+    Raises:
+        RuntimeError: when the app or this router depend on something else, which this
+            route would skip.
+    """
+    documented = next(
+        route
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.endpoint is create_embeddings
+    )
+    wanted = [guards.admit, get_identity]
+    found = [d.dependency for d in [*app_dependencies, *documented.dependencies]]
+    if found != wanted:
+        raise RuntimeError(f"{documented.path} now depends on {found}; update direct_route")
+
+    async def serve(request: Request) -> Response:
+        request.scope["route"] = documented
+        await guards.admit(request)
+        await get_identity(request)
+        return await create_embeddings(request)
+
+    return Route(documented.path, serve, methods=["POST"], include_in_schema=False)
 
 
 def _model(alias: str) -> dict[str, Any]:

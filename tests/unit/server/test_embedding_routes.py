@@ -8,11 +8,12 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from langchain_openai import OpenAIEmbeddings
 
 from server.app import create_app
 from server.embeddings.errors import ApiError
+from server.routes.embeddings import direct_route
 from server.settings import Settings
 from tests.doubles.embedder import CountingEmbedder, bag_of_words, fake_embedder
 from tests.support import eventually, fake_models, serving
@@ -158,6 +159,22 @@ async def test_framework_errors_on_v1_use_the_envelope_too(orca: Orca) -> None:
     assert bad_json.status_code == 400 and "could not parse" in envelope_of(bad_json)["message"]
     outside = await orca.http.get("/workflows/rag/nowhere")
     assert outside.status_code == 404 and "detail" in outside.json()
+
+
+def test_the_direct_route_will_not_skip_a_dependency_it_does_not_know(
+    settings: Settings,
+) -> None:
+    """POST /v1/embeddings is served ahead of FastAPI's routers, calling the admission and
+    authentication dependencies itself: one more dependency would be skipped, so the app
+    refuses to start (the test suite is where that shows)."""
+    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
+    served = direct_route(app.state.guards, app.router.dependencies)
+    assert served.path == "/v1/embeddings" and served.methods == {"POST"}
+
+    async def audit() -> None: ...
+
+    with pytest.raises(RuntimeError, match="update direct_route"):
+        direct_route(app.state.guards, [*app.router.dependencies, Depends(audit)])
 
 
 async def test_a_provider_outage_is_503_with_retry_after(orca: Orca) -> None:

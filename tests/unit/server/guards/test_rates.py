@@ -237,6 +237,11 @@ async def test_with_api_keys_each_identity_has_its_own_counter(settings: Setting
             401,
             429,  # failed attempts are limited too
         ]
+        # POST /v1/embeddings is served ahead of FastAPI's routers: keyed by identity too.
+        embed = {"model": "embed-01", "input": ["a"]}
+        assert (await client.post("/v1/embeddings", json=embed, headers=as_bob)).status_code == 200
+        refused = await client.post("/v1/embeddings", json=embed, headers=as_alice)
+        assert refused.status_code == 429, refused.text
 
 
 async def test_a_failed_store_is_left_alone_for_a_while() -> None:
