@@ -61,7 +61,18 @@ def run_error_message(exc: Exception) -> str:
             f"thread {exc} is already running a run; wait for it to finish or choose another "
             "multitask_strategy (enqueue, interrupt, rollback)"
         )
-    return str(exc).strip("'\"")
+    return refusal_text(exc)
+
+
+def refusal_text(exc: Exception) -> str:
+    """Return an exception's message as raised, quotes and all.
+
+    A `KeyError`'s `str()` wraps its message in quotes; taking its one argument avoids them
+    without stripping quotes off the message itself (that made `no thread 'a1`).
+    """
+    if len(exc.args) == 1 and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return str(exc)
 
 
 def speaks_openai(request: Request) -> bool:

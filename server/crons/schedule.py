@@ -62,6 +62,21 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def end_time_utc(moment: datetime) -> datetime:
+    """Return a cron's end time in UTC, or raise BadSchedule when UTC has no such date.
+
+    `9999-12-31T23:59:59-05:00` is a valid time whose UTC falls in the year 10000, past
+    what a `datetime` holds: converting it raises OverflowError, which was a 500.
+    """
+    try:
+        return as_utc(moment)
+    except OverflowError:
+        raise BadSchedule(
+            f"end_time {moment.isoformat()} falls outside the years 1 to 9999 once in UTC; "
+            "give a time within them"
+        ) from None
+
+
 def next_firing(
     schedule: str, timezone: str | None, after: datetime, end_time: datetime | None = None
 ) -> datetime | None:

@@ -12,8 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from server.crons.records import CronField, CronSort
-from server.crons.schedule import as_utc, check_schedule, zone
-from server.runs.schema import Body, RunCreate, StreamMode
+from server.crons.schedule import check_schedule, end_time_utc, zone
+from server.runs.schema import Body, Offset, RunCreate, StreamMode
 
 CRON_ONLY = frozenset({"schedule", "end_time", "enabled", "timezone", "on_run_completed"})
 """Fields of a cron body that are the cron's, not its runs'."""
@@ -32,7 +32,7 @@ def _timezone(value: str | None) -> str | None:
 
 
 def _end_time(value: datetime | None) -> datetime | None:
-    return None if value is None else as_utc(value)
+    return None if value is None else end_time_utc(value)
 
 
 class CronCreate(RunCreate):
@@ -95,7 +95,7 @@ class CronSearch(Body):
     enabled: bool | None = None
     metadata: dict[str, Any] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: Offset = 0
     sort_by: CronSort = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
     select: list[CronField] | None = None

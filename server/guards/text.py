@@ -30,7 +30,13 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.embeddings.errors import ApiError
-from server.served_body import MAX_NESTING, NUL_MESSAGE, find_unstorable, nesting
+from server.served_body import (
+    MAX_NESTING,
+    NESTING_MESSAGE,
+    NUL_MESSAGE,
+    find_unstorable,
+    nesting,
+)
 
 OPENAI_PREFIX = "/v1/"
 EXEMPT_PATHS = frozenset({"/v1/embeddings"})
@@ -105,7 +111,9 @@ def _unstorable(body: bytes) -> tuple[tuple[Any, ...], str] | None:
         return None
     try:  # the parser the routes use: it keeps what orjson refuses or rounds
         parsed: Any = json.loads(body)
-    except (ValueError, RecursionError):
+    except RecursionError:  # about 1,000 levels: deeper than any store takes, too
+        return ("body",), NESTING_MESSAGE
+    except ValueError:
         return None  # not JSON: the route answers that
     found = find_unstorable(parsed)
     if found is None:

@@ -18,7 +18,7 @@ from server.deps import IdentityDep, SettingsDep, get_identity, resources_of
 from server.run_policy import MAX_BATCH_RUNS
 from server.runs.authorized import runs_to_cancel
 from server.runs.records import ACTIVE, FINAL, RunRecord
-from server.runs.schema import RunCreate, RunsCancel
+from server.runs.schema import MAX_OFFSET, RunCreate, RunsCancel
 from server.runs.service import RunsService
 from server.runs.wire import (
     json_response,
@@ -143,7 +143,7 @@ async def list_runs(
     runs: RunsDep,
     identity: IdentityDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: str | None = None,
 ) -> Response:
     """List the thread's runs, newest first."""
@@ -267,8 +267,13 @@ async def create_run_batch(
     runs: RunsDep,
     identity: IdentityDep,
 ) -> Response:
-    """Create stateless background runs (at most `MAX_BATCH_RUNS`), each on its own thread."""
-    created = [await runs.create_run(identity, None, body) for body in bodies]
+    """Create stateless background runs (at most `MAX_BATCH_RUNS`), each on its own thread.
+
+    Every run is checked before any starts: one refused (an unknown assistant, a bad
+    webhook) refuses the batch and starts none.
+    """
+    prepared = [await runs.prepare_run(identity, None, body, run_id=None) for body in bodies]
+    created = [await runs.start_run(identity, None, run) for run in prepared]
     return json_response([run.public() for run, _ in created])
 
 

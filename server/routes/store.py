@@ -23,9 +23,10 @@ from langgraph.store.base import (
 from pydantic import BaseModel, Field
 
 from server.deps import IdentityDep, get_identity, resources_of
+from server.runs.schema import Offset
 from server.runs.wire import json_response
 from server.store.open import MemoryStore
-from server.store.rules import StoreRejected
+from server.store.rules import MAX_DEPTH, StoreRejected
 
 router = APIRouter(tags=["store"], dependencies=[Depends(get_identity)])
 
@@ -55,8 +56,9 @@ class PutItem(BaseModel):
     value: dict[str, Any]
     index: Literal[False] | list[str] | None = None
     """`false`: not searchable by `query`; JSON paths: index those; unset: the index's fields."""
-    ttl: float | None = None
-    """Minutes until the item expires; unset: the store's default TTL."""
+    ttl: float | None = Field(default=None, strict=True)
+    """Minutes until the item expires (1/60 to a century); unset: the store's default TTL.
+    Strict: `true` or `"5"` is a 422, not a TTL of 1 or 5 minutes."""
 
 
 class DeleteItem(BaseModel):
@@ -72,9 +74,9 @@ class SearchItems(BaseModel):
     namespace_prefix: list[str] = Field(default_factory=list)
     filter: dict[str, Any] | None = None
     limit: int = 10
-    offset: int = 0
+    offset: Offset = 0
     query: str | None = None
-    refresh_ttl: bool | None = None
+    refresh_ttl: bool | None = Field(default=None, strict=True)
 
 
 class ListNamespaces(BaseModel):
@@ -82,9 +84,9 @@ class ListNamespaces(BaseModel):
 
     prefix: list[str] | None = None
     suffix: list[str] | None = None
-    max_depth: int | None = None
+    max_depth: int | None = Field(default=None, ge=1, le=MAX_DEPTH)
     limit: int = 100
-    offset: int = 0
+    offset: Offset = 0
 
 
 @contextmanager

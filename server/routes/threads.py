@@ -20,7 +20,10 @@ from server.routes.runs import RunsDep
 from server.runs.execute import command_from
 from server.runs.pruning import keep_latest
 from server.runs.records import ACTIVE, ThreadFilter, ThreadRecord
+from server.runs.rehearsal import rehearse_supersteps_of_new_thread
 from server.runs.schema import (
+    Body,
+    CheckpointRef,
     HistoryQuery,
     StateUpdate,
     Superstep,
@@ -62,7 +65,9 @@ async def create_thread(body: ThreadCreate, runs: RunsDep, identity: IdentityDep
     """Create a thread (`if_exists=do_nothing` returns your existing one).
 
     `supersteps` build a new thread's history (langgraph-api's `bulk_update_state`): the
-    graph is `metadata.graph_id`'s, and a step that cannot be applied deletes the thread.
+    graph is `metadata.graph_id`'s. They are rehearsed before the thread's row exists, so a
+    step that cannot be applied is a 422 that leaves no thread (and one that fails anyway
+    deletes it).
     """
     if not body.supersteps:
         thread = await runs.create_thread(identity, body.thread_id, body.metadata, body.if_exists)
@@ -78,6 +83,8 @@ async def create_thread(body: ThreadCreate, runs: RunsDep, identity: IdentityDep
     existing = None
     if body.thread_id is not None:
         existing = await runs.store.get_thread(body.thread_id, identity.id)
+    if existing is None:
+        await rehearse_supersteps_of_new_thread(graph, steps)
     assistant = await runs.find_assistant(identity, graph_id)
     marks = {"assistant_id": assistant.assistant_id, **body.metadata}
     thread = await runs.create_thread(identity, body.thread_id, marks, body.if_exists)
@@ -85,9 +92,11 @@ async def create_thread(body: ThreadCreate, runs: RunsDep, identity: IdentityDep
         return json_response(thread.public())
     try:
         await graph.abulk_update_state(thread_config(thread.thread_id), steps)
-    except (ValueError, KeyError, InvalidUpdateError) as error:
+    except Exception as error:
         await runs.delete_thread(identity, thread.thread_id)
-        raise RunRejected(f"supersteps: cannot apply them: {error}") from None
+        if isinstance(error, (ValueError, KeyError, InvalidUpdateError)):
+            raise RunRejected(f"supersteps: cannot apply them: {error}") from None
+        raise
     state = await get_state(graph, thread.thread_id)
     await runs.store.set_thread_state(thread.thread_id, status="idle", values=state["values"])
     return json_response((await runs.thread(identity, thread.thread_id)).public())
@@ -283,17 +292,25 @@ async def thread_state_at(
     return json_response(await get_state(graph, thread.thread_id, checkpoint, subgraphs=subgraphs))
 
 
+class StateAtCheckpoint(Body):
+    """`POST /threads/{id}/state/checkpoint` (`langgraph-sdk`'s `get_state(checkpoint=...)`)."""
+
+    checkpoint: CheckpointRef | None = None
+    """The checkpoint to read (absent: the latest)."""
+    subgraphs: bool = False
+
+
 @router.post("/threads/{thread_id}/state/checkpoint")
 async def thread_state_at_checkpoint(
-    thread_id: str, body: dict[str, Any], runs: RunsDep, identity: IdentityDep
+    thread_id: str, body: StateAtCheckpoint, runs: RunsDep, identity: IdentityDep
 ) -> Response:
     """Return the thread's state at the checkpoint in the body."""
     thread, graph = await _graph(runs, identity, thread_id)
     if graph is None:
         return json_response(EMPTY_STATE)
-    checkpoint = body.get("checkpoint") or {}
+    checkpoint = body.checkpoint.model_dump() if body.checkpoint else None
     return json_response(
-        await get_state(graph, thread.thread_id, checkpoint, subgraphs=bool(body.get("subgraphs")))
+        await get_state(graph, thread.thread_id, checkpoint, subgraphs=body.subgraphs)
     )
 
 
@@ -301,7 +318,11 @@ async def thread_state_at_checkpoint(
 async def update_thread_state(
     thread_id: str, body: StateUpdate, runs: RunsDep, identity: IdentityDep
 ) -> Response:
-    """Write values into the thread's state, as if `as_node` had returned them."""
+    """Write values into the thread's state, as if `as_node` had returned them.
+
+    Values the graph cannot apply are a 422 and an unknown checkpoint a 404, with nothing
+    written (`update_state` rehearses the write first).
+    """
     thread, graph = await _graph(runs, identity, thread_id, "update")
     if graph is None:
         raise RunRejected("the thread has no graph yet: run an assistant on it first")
@@ -312,12 +333,9 @@ async def update_thread_state(
         raise RunRejected(f"as_node: no node {body.as_node!r} in this graph")
     runs.check_input(str(thread.metadata.get("graph_id")), body.values, identity)
     checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
-    try:
-        written = await update_state(
-            graph, thread.thread_id, body.values, as_node=body.as_node, checkpoint=checkpoint
-        )
-    except (ValueError, KeyError) as error:
-        raise RunRejected(f"cannot update the state: {error}") from None
+    written = await update_state(
+        graph, thread.thread_id, body.values, as_node=body.as_node, checkpoint=checkpoint
+    )
     state = await get_state(graph, thread.thread_id)
     # The values change, the status does not: an interrupted thread stays `interrupted`
     # (langgraph-api), for the run that resumes it.

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from server.runs.assistants import AssistantSort
-from server.runs.schema import Body
+from server.runs.schema import Body, Offset
 
 AssistantField = Literal[
     "assistant_id",
@@ -82,7 +82,7 @@ class AssistantSearch(Body):
     name: str | None = None
     metadata: dict[str, Any] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=100_000)
+    offset: Offset = 0
     sort_by: AssistantSort = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
     select: list[AssistantField] | None = None
@@ -94,7 +94,7 @@ class AssistantVersionsQuery(Body):
 
     metadata: dict[str, Any] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: Offset = 0
 
 
 class AssistantLatest(Body):

@@ -22,6 +22,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Send
 
 from server.runs.events import RunEvents
+from server.runs.lookup import RunRejected
 from server.runs.patient_saver import patient
 from server.runs.records import RunRecord, RunStatus
 from server.runs.serde import jsonable
@@ -53,8 +54,20 @@ class Outcome:
 
 
 def command_from(payload: dict[str, Any]) -> Command[Any]:
-    """Turn the SDK's `command` body into a LangGraph `Command`."""
+    """Turn the SDK's `command` body into a LangGraph `Command`.
+
+    Raises:
+        RunRejected: a `goto` object is not a `Send` (`{"node": <name>, "input": ...}`);
+            every surface building a `Command` learns it here, as a 422.
+    """
     goto = payload.get("goto")
+    targets = goto if isinstance(goto, list) else [goto]
+    for target in targets:
+        if isinstance(target, dict) and not isinstance(target.get("node"), str):
+            raise RunRejected(
+                'command.goto: a Send is {"node": "<a node of the graph>", "input": ...}; '
+                f"got {target!r}"
+            )
     if isinstance(goto, dict):
         goto = Send(goto["node"], goto.get("input"))
     elif isinstance(goto, list):

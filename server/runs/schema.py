@@ -7,7 +7,7 @@ every SDK version works; a wrong value of a field it does act on is a 422 that n
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
@@ -23,6 +23,12 @@ StreamMode = Literal[
     "checkpoints",
 ]
 ALL_MODES: list[str] = list(StreamMode.__args__)  # type: ignore[attr-defined]
+MAX_OFFSET = 100_000
+"""Most items any page may skip (threads, runs, assistants, crons, the store). Past it a
+caller should narrow the search instead; without it an offset past PostgreSQL's `bigint`
+(2**63) reached the database and came back as a 500."""
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET)]
+"""A page's `offset`: a 422 naming it when negative or past `MAX_OFFSET`."""
 
 
 class Body(BaseModel):
@@ -154,7 +160,7 @@ class ThreadSearch(Body):
     ids: list[str] | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: Offset = 0
     sort_by: Literal["thread_id", "status", "created_at", "updated_at"] = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
     select: list[ThreadField] | None = None

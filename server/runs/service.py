@@ -40,6 +40,8 @@ from server.runs.records import (
 from server.runs.schema import RunCreate, checkpoint_ref
 from server.runs.serde import jsonable
 from server.runs.signals import Signals
+from server.runs.starting import PreparedRun, asks_of_the_state, command_of, rehearse_start
+from server.runs.state import status_of
 from server.runs.waiting import RunWaiter, active_check
 from server.runs.webhooks import WebhookRefused, check_webhook
 from server.runs.workers import RunWorkers
@@ -221,9 +223,20 @@ class RunsService(AssistantLookup):
         `on_completion="keep"`). `run_id` is given by a caller that must not start the same
         run twice (a cron firing): a second insert of the id fails on the primary key.
         """
+        prepared = await self.prepare_run(identity, thread_id, body, run_id=run_id)
+        return await self.start_run(identity, thread_id, prepared, start_now=start_now)
+
+    async def prepare_run(
+        self, identity: Identity, thread_id: str | None, body: RunCreate, *, run_id: str | None
+    ) -> PreparedRun:
+        """Check a run and build its record, writing nothing.
+
+        A batch prepares every run before it starts any, so a refused one starts none.
+        """
         assistant = await self.find_assistant(identity, body.assistant_id)
         graph = self.graph_for(assistant)
         kwargs = self._kwargs(body, assistant, graph, identity)
+        command_of(kwargs)  # a malformed `goto` is refused now, not when the run executes
         if body.webhook is not None:
             try:
                 await check_webhook(str(body.webhook), allow_private=self.webhook_allow_private)
@@ -244,9 +257,23 @@ class RunsService(AssistantLookup):
         )
         if body.after_seconds:
             run.not_before = now() + timedelta(seconds=body.after_seconds)
+        return PreparedRun(run, body, filters, marks)
+
+    async def start_run(
+        self,
+        identity: Identity,
+        thread_id: str | None,
+        prepared: PreparedRun,
+        *,
+        start_now: bool = True,
+    ) -> tuple[RunRecord, asyncio.Task[Outcome | None] | None]:
+        """Store a prepared run on its thread (created first when stateless or asked for)."""
+        run, body, filters, marks = prepared.run, prepared.body, prepared.filters, prepared.marks
+        kwargs = run.kwargs
         hot = start_now and not body.after_seconds and self.workers.can_start_now
         busy = False
-        if hot and thread_id is not None and filters is None:
+        rehearsed = thread_id is not None and asks_of_the_state(kwargs)
+        if hot and thread_id is not None and filters is None and not rehearsed:
             # The hot path: one statement checks that the thread is the caller's and inserts
             # the run already claimed by this process, if the thread runs nothing. Any
             # other answer takes the path below, which says which (404, 409, a queue).
@@ -271,6 +298,8 @@ class RunsService(AssistantLookup):
             except ThreadExists:  # another identity's: not found, as on every surface
                 raise NotFound(f"no thread {thread_id!r}") from None
         run.thread_id = thread.thread_id
+        if rehearsed:  # the thread is the caller's: what its checkpoints hold may show
+            await rehearse_start(self.graphs[run.graph_id], run)
         strategy = body.multitask_strategy
         try:
             if hot and not busy:  # busy: this thread was just tried
@@ -446,10 +475,7 @@ class RunsService(AssistantLookup):
         """
         if await self.store.active_runs(run.thread_id):
             return  # another run keeps it busy (and will set its status when it ends)
-        graph = self.graphs[run.graph_id]
-        snapshot = await graph.aget_state({"configurable": {"thread_id": run.thread_id}})
-        failed = any(task.error for task in snapshot.tasks)
-        status: ThreadStatus = "error" if failed else "interrupted" if snapshot.next else "idle"
+        status: ThreadStatus = await status_of(self.graphs[run.graph_id], run.thread_id)
         await self.store.set_thread_state(run.thread_id, status=status)
 
     async def wait(self, run: RunRecord, task: asyncio.Task[Outcome | None] | None) -> RunRecord:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import StateSnapshot
+from langgraph.types import StateSnapshot, StateUpdate
 
+from server.runs.records import ThreadStatus
+from server.runs.rehearsal import rehearse_updates
 from server.runs.serde import jsonable
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
+
+log = logging.getLogger("orca.runs")
 
 
 def checkpoint_of(config: RunnableConfig | None) -> dict[str, Any] | None:
@@ -132,6 +137,29 @@ async def update_state(
     as_node: str | None,
     checkpoint: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """Write `values` as if `as_node` returned them; return the new checkpoint."""
-    config = await graph.aupdate_state(thread_config(thread_id, checkpoint), values, as_node)
-    return {"checkpoint": checkpoint_of(config)}
+    """Write `values` as if `as_node` returned them; return the new checkpoint.
+
+    Rehearsed first (`rehearsal.py`): an unknown checkpoint is NotFound (404), values the
+    graph cannot apply are RunRejected (422), and either way nothing is written.
+    """
+    config = thread_config(thread_id, checkpoint)
+    await rehearse_updates(graph, config, [[StateUpdate(values, as_node)]])
+    written = await graph.aupdate_state(config, values, as_node)
+    return {"checkpoint": checkpoint_of(written)}
+
+
+async def status_of(graph: Graph, thread_id: str) -> ThreadStatus:
+    """Return the status the thread's latest checkpoint gives it (no run being active).
+
+    A thread whose checkpoint cannot be read (writes an earlier version stored that its
+    reducers refuse: every read fails) is `error`, never left as it was: a caller freeing a
+    `busy` thread must free it whatever its checkpoint holds.
+    """
+    try:
+        snapshot = await graph.aget_state(thread_config(thread_id))
+    except Exception:
+        log.warning("thread %s: its state cannot be read; marked error", thread_id, exc_info=True)
+        return "error"
+    if any(task.error for task in snapshot.tasks):
+        return "error"
+    return "interrupted" if snapshot.next else "idle"

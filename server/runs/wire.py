@@ -54,12 +54,16 @@ def json_response(
     return Response(dumps(content), status_code, headers, media_type="application/json")
 
 
+MAX_EVENT_ID_DIGITS = 18
+"""An event id is a seq below 2^63 (`isdigit` alone let `²` and 5,000 digits reach `int`)."""
+
+
 def last_event_id(request: Request) -> int:
     """Return the `Last-Event-ID` header as a seq (0 when absent or `-1`); 400 when malformed."""
     raw = request.headers.get("last-event-id", "").strip()
     if not raw or raw == FROM_THE_START:
         return 0
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_EVENT_ID_DIGITS):
         raise HTTPException(
             400,
             f"Last-Event-ID must be an event id sent by this stream (or -1 for all of it), "
@@ -183,13 +187,36 @@ def sse_response(
             yield error_frame(unavailable(error, resume=resume))
         finally:
             if not finished and on_disconnect is not None:
-                await on_disconnect()
+                after_disconnect(on_disconnect)
 
     return StreamingResponse(
         body(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no", **headers},
     )
+
+
+_AFTER_DISCONNECT: set[asyncio.Task[None]] = set()
+"""The `on_disconnect` calls under way (the loop keeps only weak references to tasks)."""
+
+
+def after_disconnect(call: Callable[[], Awaitable[None]]) -> None:
+    """Run `call` (cancel the run) in a task of its own, not in the response's.
+
+    The client left, so Starlette has cancelled the response's cancel scope, and anyio
+    cancels every await still made in it, a `finally` block's included: awaited there,
+    the cancel's first query was cancelled and the run went on (`on_disconnect=cancel`
+    never cancelled anything, and each try threw a pooled connection away).
+    """
+    task = asyncio.ensure_future(call())
+    _AFTER_DISCONNECT.add(task)
+    task.add_done_callback(_after_disconnect_done)
+
+
+def _after_disconnect_done(task: asyncio.Task[None]) -> None:
+    _AFTER_DISCONNECT.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("cancelling a run whose client left failed", exc_info=task.exception())
 
 
 QUICK_ANSWER_S = 0.5
@@ -235,7 +262,7 @@ async def wait_response(
             if not finished:
                 waiter.cancel()
                 if on_disconnect is not None:
-                    await on_disconnect()
+                    after_disconnect(on_disconnect)
 
     return StreamingResponse(body(), media_type="application/json", headers=headers)
 

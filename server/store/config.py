@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from server.store.rules import MAX_TTL_MINUTES, MIN_TTL_MINUTES
+
 EMBED_PROVIDERS = ("openai", "ollama", "local", "huggingface", "fake")
 """Provider prefixes `embed` may carry (`openai:text-embedding-3-small`): the model after
 the colon must still be the one this service serves."""
@@ -61,8 +63,11 @@ class StoreTTL(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    default_ttl: float | None = Field(default=None, gt=0)
-    """Minutes an item lives when its `put` names no `ttl`; unset: forever."""
+    default_ttl: float | None = Field(
+        default=None, ge=MIN_TTL_MINUTES, le=MAX_TTL_MINUTES, strict=True
+    )
+    """Minutes an item lives when its `put` names no `ttl`; unset: forever. The bounds of a
+    put's `ttl` (`check_ttl`): a shorter default would make every such put a refusal."""
     refresh_on_read: bool = True
     """Reading an item (get, search) restarts its TTL, unless the read says `refresh_ttl`."""
     sweep_interval_minutes: int = Field(default=5, ge=1)

@@ -21,6 +21,9 @@ MAX_KEY_CHARS = 1024
 MAX_ADDRESS_BYTES = 2048
 """Most UTF-8 bytes of an item's namespace (joined with '.') and key together: PostgreSQL
 indexes them as one row of at most 2,704 bytes, the owner's hidden label included."""
+MIN_TTL_MINUTES = 1 / 60
+"""One second: PostgreSQL reads a shorter TTL's seconds as `6e-09 seconds`, which is no
+interval it knows (a 500), and nothing could read an item that short-lived anyway."""
 MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 """A century: past it, SQLite's dates overflow; ask for no `ttl` instead."""
 FILTER_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -103,16 +106,22 @@ def check_value(value: Mapping[str, Any], max_bytes: int) -> None:
 
 
 def check_ttl(ttl: Any) -> None:
-    """Refuse a TTL that is not a positive number of minutes up to a century."""
+    """Refuse a TTL that is not a number of minutes from one second to a century."""
     if ttl is None:
         return
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
         raise StoreRejected(f"ttl must be a number of minutes, got {ttl!r}")
-    if not 0 < ttl <= MAX_TTL_MINUTES:
+    if not MIN_TTL_MINUTES <= ttl <= MAX_TTL_MINUTES:
         raise StoreRejected(
-            f"ttl must be more than 0 and at most {MAX_TTL_MINUTES} minutes; omit it for the "
-            f"default (got {ttl})"
+            f"ttl must be at least 1/60 minute (one second) and at most {MAX_TTL_MINUTES} "
+            f"minutes; omit it for the default (got {ttl})"
         )
+
+
+def check_refresh_ttl(refresh_ttl: Any) -> None:
+    """Refuse a `refresh_ttl` that is not true, false or unset (a graph may send anything)."""
+    if refresh_ttl is not None and not isinstance(refresh_ttl, bool):
+        raise StoreRejected(f"refresh_ttl must be true or false, got {refresh_ttl!r}")
 
 
 def check_filter(given: Mapping[str, Any] | None) -> None:

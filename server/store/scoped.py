@@ -25,14 +25,17 @@ from langgraph.store.base import (
     TTLConfig,
 )
 
+from server.runs.schema import MAX_OFFSET
 from server.store.indexed import LoopStore
 from server.store.rules import (
+    MAX_DEPTH,
     StoreRejected,
     check_address,
     check_filter,
     check_item_namespace,
     check_key,
     check_namespace,
+    check_refresh_ttl,
     check_ttl,
     check_value,
     owner_label,
@@ -80,11 +83,13 @@ class ScopedStore(LoopStore):
         if isinstance(op, GetOp):
             check_namespace(op.namespace)
             check_key(op.key)
+            check_refresh_ttl(op.refresh_ttl)
             return op._replace(namespace=self._in(op.namespace))
         if isinstance(op, SearchOp):
             check_namespace(op.namespace_prefix, what="namespace_prefix")
             check_filter(op.filter)
             _check_page(op.limit, op.offset)
+            check_refresh_ttl(op.refresh_ttl)
             if op.query is not None and not isinstance(op.query, str):
                 raise StoreRejected("query must be a string")
             return op._replace(namespace_prefix=self._in(op.namespace_prefix))
@@ -94,8 +99,7 @@ class ScopedStore(LoopStore):
 
     def _scope_listing(self, op: ListNamespacesOp) -> ListNamespacesOp:
         _check_page(op.limit, op.offset)
-        if op.max_depth is not None and op.max_depth < 1:
-            raise StoreRejected("max_depth must be at least 1")
+        _check_depth(op.max_depth)
         conditions: list[MatchCondition] = []
         has_prefix = False
         for condition in op.match_conditions or ():
@@ -146,5 +150,15 @@ class ScopedStore(LoopStore):
 def _check_page(limit: int, offset: int) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise StoreRejected(f"limit must be between 1 and {MAX_LIMIT}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise StoreRejected("offset must be 0 or more")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise StoreRejected(f"offset must be between 0 and {MAX_OFFSET}")
+
+
+def _check_depth(max_depth: int | None) -> None:
+    """Refuse a depth no namespace can have: past `MAX_DEPTH` it would only reach SQL."""
+    if max_depth is None:
+        return
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int):
+        raise StoreRejected(f"max_depth must be a whole number, got {max_depth!r}")
+    if not 1 <= max_depth <= MAX_DEPTH:
+        raise StoreRejected(f"max_depth must be between 1 and {MAX_DEPTH} (most labels)")

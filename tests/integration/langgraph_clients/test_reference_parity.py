@@ -263,3 +263,8 @@ async def test_an_empty_batch_and_one_over_the_cap_are_refused(server: str) -> N
         assert over.status_code == 422, over.text
         assert over.json()["detail"][0]["type"] == "too_long"
         assert (await http.post("/threads/count", json={})).json() == threads_before
+        # One refused run refuses the batch before any starts (the first used to run).
+        kept = {**run, "on_completion": "keep"}
+        mixed = await http.post("/runs/batch", json=[kept, {"assistant_id": "nope"}])
+        assert mixed.status_code == 404, mixed.text
+        assert (await http.post("/threads/count", json={})).json() == threads_before

@@ -112,6 +112,38 @@ async def test_cancelling_every_pending_run_leaves_the_running_one(
     assert (await client.runs.get(thread_id, queued["run_id"]))["status"] == "interrupted"
 
 
+async def has_status(client: LangGraphClient, thread_id: str, run_id: str, status: str) -> bool:
+    return bool((await client.runs.get(thread_id, run_id))["status"] == status)
+
+
+@pytest.mark.parametrize("route", ["stream", "wait", "join stream"])
+async def test_a_client_that_leaves_cancels_its_run_when_it_asked_to(
+    server: str, client: LangGraphClient, route: str
+) -> None:
+    """`on_disconnect: "cancel"` (and `cancel_on_disconnect` on a joined stream): the run
+    stops once its client has gone. The cancel used to be awaited inside the cancelled
+    response, so its first query was cancelled and the run went on."""
+    thread_id = await new_thread(client)
+    with held() as label:
+        body = {"assistant_id": "gated", "input": {"label": label}, "on_disconnect": "cancel"}
+        async with httpx.AsyncClient(base_url=server, timeout=30) as http:
+            if route == "join stream":
+                run = await start_held(client, thread_id, label)
+                path = f"/threads/{thread_id}/runs/{run['run_id']}/stream"
+                request = http.build_request("GET", path, params={"cancel_on_disconnect": "1"})
+            else:
+                path = f"/threads/{thread_id}/runs/{route}"
+                request = http.build_request("POST", path, json=body)
+            response = await http.send(request, stream=True)
+            assert response.status_code == 200
+            await eventually(lambda: waiting(label))
+            (run,) = await client.runs.list(thread_id)
+            await response.aclose()  # the client goes away, the run still at its gate
+        await until(lambda: has_status(client, thread_id, run["run_id"], "interrupted"))
+    assert (await client.runs.get(thread_id, run["run_id"]))["cancel_reason"] == "interrupt"
+    assert (await client.threads.get(thread_id))["status"] == "idle"
+
+
 # Multitask strategies on a busy thread ---------------------------------------------
 async def test_reject_refuses_a_second_run_with_409(client: LangGraphClient) -> None:
     thread_id = await new_thread(client)

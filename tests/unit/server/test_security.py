@@ -270,7 +270,7 @@ def nested(levels: int) -> str:
         ("POST", "/agui/agent", '{"threadId": "t", "runId": "r", "state": DEEP}'),
     ],
 )
-@pytest.mark.parametrize("levels", [128, 600])
+@pytest.mark.parametrize("levels", [128, 600, 5000])
 async def test_json_nested_past_the_limit_is_a_4xx_in_the_surface_s_envelope(
     anonymous: httpx.AsyncClient, method: str, route: str, body: str, levels: int
 ) -> None:

@@ -93,3 +93,13 @@ def test_the_stored_payload_is_the_run_fields_sent() -> None:
     )
     assert body.run_payload() == {"input": {"messages": []}, "multitask_strategy": "reject"}
     assert body.timezone == "UTC" and body.enabled
+
+
+@pytest.mark.parametrize("end_time", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+def test_an_end_time_outside_utcs_years_is_refused_by_name(end_time: str) -> None:
+    """Its UTC is year 10000 or 0, which a `datetime` cannot hold (an OverflowError, a 500)."""
+    fields = {"assistant_id": "echo", "schedule": "0 0 1 1 *", "end_time": end_time}
+    for body, given in ((CronCreate, fields), (CronPatch, {"end_time": end_time})):
+        with pytest.raises(ValidationError, match="years 1 to 9999") as refused:
+            body.model_validate(given)
+        assert refused.value.errors()[0]["loc"] == ("end_time",)

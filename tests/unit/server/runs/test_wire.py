@@ -38,6 +38,12 @@ def test_last_event_id_is_a_seq_or_a_400() -> None:
     with pytest.raises(HTTPException) as refused:
         last_event_id(request_with({"Last-Event-ID": "1700000000-0"}))
     assert refused.value.status_code == 400
+    # Digits to `str.isdigit` that `int` refuses (`²` is one byte in Latin-1), and a number
+    # past any seq (int() stops at 4,300 digits): 400s, not 500s.
+    for raw in (b"\xb2", b"1\xb9", b"9" * 5000, b"9" * 19):
+        with pytest.raises(HTTPException) as refused:
+            last_event_id(Request({"type": "http", "headers": [(b"last-event-id", raw)]}))
+        assert refused.value.status_code == 400
 
 
 def test_modes_come_repeated_or_as_a_json_array() -> None:

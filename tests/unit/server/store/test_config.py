@@ -37,6 +37,12 @@ def test_settings_read_langgraph_json_shapes() -> None:
     assert Settings(_env_file=None).store_index is None  # type: ignore[call-arg]
 
 
+@pytest.mark.parametrize("default_ttl", [1e-7, 0, True, "5", 10**9])
+def test_a_default_ttl_a_put_could_not_name_is_refused(default_ttl: object) -> None:
+    with pytest.raises(ValidationError, match="default_ttl"):
+        StoreTTL.model_validate({"default_ttl": default_ttl})
+
+
 @pytest.mark.parametrize(
     "index",
     [

@@ -7,11 +7,13 @@ from typing import Any
 import pytest
 
 from server.store.rules import (
+    MIN_TTL_MINUTES,
     StoreRejected,
     check_filter,
     check_item_namespace,
     check_key,
     check_namespace,
+    check_refresh_ttl,
     check_ttl,
     check_value,
     matches,
@@ -51,15 +53,25 @@ def test_a_value_over_the_limit_is_413_and_a_non_object_422() -> None:
     assert listed.value.status == 422
 
 
-@pytest.mark.parametrize("ttl", [0, -1, float("inf"), float("nan"), True, "5", 10**9])
+@pytest.mark.parametrize(
+    "ttl", [0, -1, float("inf"), float("nan"), True, "5", 10**9, 1e-7, 1e-10, 1e-300, 0.0166]
+)
 def test_a_ttl_is_refused(ttl: Any) -> None:
     with pytest.raises(StoreRejected):
         check_ttl(ttl)
 
 
-@pytest.mark.parametrize("ttl", [None, 0.02, 5, 60 * 24 * 365])
+@pytest.mark.parametrize("ttl", [None, MIN_TTL_MINUTES, 0.02, 5, 60 * 24 * 365])
 def test_a_ttl_is_accepted(ttl: Any) -> None:
     check_ttl(ttl)
+
+
+@pytest.mark.parametrize("refresh_ttl", ["yes", 1, 0, "false"])
+def test_a_refresh_ttl_that_is_not_a_bool_is_refused(refresh_ttl: Any) -> None:
+    with pytest.raises(StoreRejected, match="refresh_ttl"):
+        check_refresh_ttl(refresh_ttl)
+    check_refresh_ttl(None)
+    check_refresh_ttl(False)
 
 
 @pytest.mark.parametrize(

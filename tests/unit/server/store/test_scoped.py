@@ -15,11 +15,12 @@ import pytest
 from langgraph.store.sqlite import AsyncSqliteStore
 from qdrant_client import AsyncQdrantClient
 
+from server.runs.schema import MAX_OFFSET
 from server.store.config import StoreTTL
 from server.store.expiry import ExpirySweeper
 from server.store.indexed import IndexedStore
 from server.store.open import MemoryStore, ttl_config
-from server.store.rules import StoreRejected, owner_label
+from server.store.rules import MAX_DEPTH, MIN_TTL_MINUTES, StoreRejected, owner_label
 from server.store.runs import owned_store
 from server.store.vectors import VectorIndex
 from tests.doubles.embedder import bag_of_words
@@ -80,11 +81,11 @@ async def test_a_put_gets_the_default_ttl_and_an_explicit_one_expires(
 ) -> None:
     alice = memory.view("alice")
     await alice.aput(("t",), "default", {"text": "a"})
-    await alice.aput(("t",), "brief", {"text": "b"}, ttl=0.001)
+    await alice.aput(("t",), "brief", {"text": "b"}, ttl=MIN_TTL_MINUTES)
     cursor = await memory.items.items.conn.execute(  # type: ignore[attr-defined]
         "SELECT key, ttl_minutes FROM store ORDER BY key"
     )
-    assert await cursor.fetchall() == [("brief", 0.001), ("default", 60.0)]
+    assert await cursor.fetchall() == [("brief", MIN_TTL_MINUTES), ("default", 60.0)]
 
     async def gone() -> bool:
         return await alice.aget(("t",), "brief", refresh_ttl=False) is None
@@ -105,7 +106,23 @@ async def test_bad_writes_are_refused_before_anything_is_stored(memory: MemorySt
         await alice.aput(("n",), "k", {"text": "x"}, index=["", 3])  # type: ignore[list-item]
     with pytest.raises(StoreRejected):
         await alice.asearch(("n",), filter={"a": {"$near": 1}})
+    with pytest.raises(StoreRejected, match="ttl"):
+        await alice.aput(("n",), "k", {"text": "x"}, ttl=1e-7)
     assert await alice.alist_namespaces() == []
+
+
+async def test_a_graph_cannot_page_or_list_past_the_bounds(memory: MemoryStore) -> None:
+    """`runtime.store` skips the HTTP models: the store's own checks hold the same bounds."""
+    alice = memory.view("alice")
+    with pytest.raises(StoreRejected, match="offset"):
+        await alice.asearch(("n",), offset=MAX_OFFSET + 1)
+    with pytest.raises(StoreRejected, match="offset"):
+        await alice.alist_namespaces(offset=2**63)
+    with pytest.raises(StoreRejected, match="max_depth"):
+        await alice.alist_namespaces(max_depth=MAX_DEPTH + 1)
+    with pytest.raises(StoreRejected, match="refresh_ttl"):
+        await alice.aget(("n",), "k", refresh_ttl="yes")  # type: ignore[arg-type]
+    assert await alice.alist_namespaces(max_depth=MAX_DEPTH, offset=MAX_OFFSET) == []
 
 
 async def test_semantic_search_follows_updates_and_deletes(memory: MemoryStore) -> None:
