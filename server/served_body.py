@@ -100,6 +100,7 @@ class RunBodyCheck:
             _check_config(config, ("config",))
         for index, item in enumerate(inputs):
             self._check_input(item, ("inputs", index))
+        _check_batch_threads(config, len(inputs))
 
     def _check_input(self, value: Any, where: tuple[Any, ...]) -> None:
         try:
@@ -112,6 +113,30 @@ class RunBodyCheck:
         except (TypeError, ValueError, AttributeError, KeyError) as exc:
             # LangChain's message validators raise these for shapes they do not expect.
             raise invalid(where, f"not a valid input: {type(exc).__name__}: {exc}") from None
+
+
+def _check_batch_threads(config: dict[str, Any] | list[Any], count: int) -> None:
+    """Refuse a batch that names one thread for two of its inputs.
+
+    A batch runs its inputs at once and a thread runs one run at a time: the first input
+    ran and the batch answered 409, losing the others' answers.
+    """
+    configs = config if isinstance(config, list) else [config] * count
+    named = [_thread_of(item) for item in configs]
+    taken = [thread for thread in named if thread is not None]
+    if len(taken) != len(set(taken)):
+        where = ("config",) if isinstance(config, dict) else ("config", named.index(taken[0]))
+        raise invalid(
+            (*where, "configurable", "thread_id"),
+            "a batch runs its inputs at once, and a thread runs one at a time: give each "
+            "input its own thread_id (a list of configs), or none",
+        )
+
+
+def _thread_of(config: dict[str, Any]) -> str | None:
+    configurable = config.get("configurable")
+    thread = configurable.get("thread_id") if isinstance(configurable, dict) else None
+    return thread if isinstance(thread, str) else None
 
 
 def _check_config(config: Any, where: tuple[Any, ...]) -> None:

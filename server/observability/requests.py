@@ -111,9 +111,15 @@ class RequestObserver:
                 "route": route,
                 "status": status,
                 "duration_ms": round(seconds * 1000, 1),
-                "identity": "anonymous",
+                "identity": _identity(scope),
             },
         )
+
+
+def _identity(scope: Scope) -> str:
+    """Return whom the request was authenticated as (`get_identity` keeps it in its state)."""
+    identity: Any = (scope.get("state") or {}).get("identity")
+    return str(getattr(identity, "id", "anonymous"))
 
 
 def route_template(scope: Scope) -> str:

@@ -123,9 +123,18 @@ class RunTelemetry:
 
     @asynccontextmanager
     async def run(
-        self, workflow: str, surface: str, thread_id: str, *, streaming: bool = False
+        self,
+        workflow: str,
+        surface: str,
+        thread_id: str,
+        *,
+        streaming: bool = False,
+        identity: str = "anonymous",
     ) -> AsyncIterator[RunRecord]:
-        """Time a run; an exception or a cancellation decides its outcome."""
+        """Time a run; an exception or a cancellation decides its outcome.
+
+        `identity` is whom the run is for (its owner), named in the run's log line.
+        """
         record = RunRecord()
         if not self.enabled:
             yield record
@@ -155,6 +164,6 @@ class RunTelemetry:
                     "thread_id": thread_id,
                     "outcome": record.outcome,
                     "duration_ms": round(seconds * 1000, 1),
-                    "identity": "anonymous",
+                    "identity": identity,
                 },
             )

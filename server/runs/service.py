@@ -85,12 +85,15 @@ class RunsService(AssistantLookup):
 
         The project's `threads.create` rule (`ORCA_AUTH_PATH`) may refuse it or change the
         metadata stored; an existing thread its filters do not match is taken too. A chosen
-        id longer than `MAX_THREAD_ID_CHARS` is refused (RunRejected, 422) on every surface.
+        id longer than `MAX_THREAD_ID_CHARS`, or holding `/` (no `/threads/{id}` route could
+        reach it), is refused (RunRejected, 422) on every surface.
         """
         if thread_id and len(thread_id) > MAX_THREAD_ID_CHARS:
             raise RunRejected(
                 f"thread_id is {len(thread_id)} characters; at most {MAX_THREAD_ID_CHARS}"
             )
+        if thread_id and "/" in thread_id:  # routers decode %2F before matching a path
+            raise RunRejected("thread_id may not contain '/': it is a segment of its paths")
         thread_id = thread_id or str(uuid.uuid4())
         metadata, filters = await stamped_metadata(identity, thread_id, metadata, if_exists)
         thread = await self.store.create_thread(
@@ -422,7 +425,9 @@ class RunsService(AssistantLookup):
         surface = str(run.kwargs.get("surface") or "runs")
         streaming = bool(run.kwargs.get("streaming"))
         timed = (
-            telemetry.run(run.graph_id, surface, run.thread_id, streaming=streaming)
+            telemetry.run(
+                run.graph_id, surface, run.thread_id, streaming=streaming, identity=run.owner
+            )
             if telemetry
             else nullcontext()
         )

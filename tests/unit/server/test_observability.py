@@ -155,6 +155,24 @@ async def test_one_log_line_per_request_and_per_run_carry_ids(
     assert runs[0].duration_ms > 0
 
 
+async def test_the_log_lines_name_the_caller(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`identity` in the request and run lines is whom the key acts as, not a constant."""
+    keyed = settings.model_copy(update={"auth_mode": "api_key"})
+    app = create_app(keyed, models=scripted_models(), embedder=fake_embedder())
+    async with serving(app) as client:
+        key, _ = await app.state.resources.auth.keys.create(name="app", owner="alice")
+        client.headers["X-API-Key"] = key
+        with caplog.at_level(logging.INFO):
+            await stream(client, "agent", run_input("log-2", [user("hello")]))
+            assert (await client.get("/threads/nope", headers={"X-API-Key": ""})).status_code == 401
+    requests = [r for r in caplog.records if r.name == "orca.requests"]
+    runs = [r for r in caplog.records if r.name == "orca.runs" and hasattr(r, "identity")]
+    assert [r.identity for r in requests] == ["alice", "anonymous"]
+    assert [r.identity for r in runs] == ["alice"]
+
+
 def test_logs_are_json_lines_with_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging(json_lines=True)
     try:

@@ -299,6 +299,40 @@ async def test_json_nested_to_the_limit_is_stored_and_read_back(
     assert (await anonymous.post("/threads", json={"metadata": wide})).status_code == 200
 
 
+SLASHED = "a/../b"
+CHAT = {"messages": [{"type": "human", "content": "hi"}]}
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("/threads", {"thread_id": SLASHED}),
+        (
+            "/workflows/agent/invoke",
+            {"input": CHAT, "config": {"configurable": {"thread_id": SLASHED}}},
+        ),
+        (
+            "/agui/agent",
+            {
+                "threadId": SLASHED,
+                "runId": "r",
+                "messages": [{"id": "u", "role": "user", "content": "hi"}],
+            },
+        ),
+    ],
+)
+async def test_a_thread_id_with_a_slash_is_422_on_every_surface_and_nothing_is_stored(
+    anonymous: httpx.AsyncClient, route: str, body: dict[str, Any]
+) -> None:
+    """Routers decode `%2F` before matching, so no `/threads/{id}` route could ever reach
+    such a thread again (it could be made, then neither read nor deleted)."""
+    response = await anonymous.post(route, json=body)
+    assert response.status_code == 422, response.text
+    assert "may not contain '/'" in response.text
+    found = await anonymous.post("/threads/search", json={"ids": [SLASHED]})
+    assert found.json() == []
+
+
 async def test_a_refused_state_update_leaves_the_thread_as_it_was(
     anonymous: httpx.AsyncClient,
 ) -> None:

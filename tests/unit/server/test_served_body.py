@@ -1,6 +1,7 @@
 """Run bodies LangServe used to answer with 500 (found by Schemathesis) are 422s."""
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -92,6 +93,31 @@ async def test_good_bodies_still_run(client: httpx.AsyncClient) -> None:
     )
     assert batch.status_code == 200, batch.text
     assert chat.status_code == 200, chat.text
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"configurable": {"thread_id": "t-batch"}},
+        [
+            {"configurable": {"thread_id": "t-batch"}},
+            {},
+            {"configurable": {"thread_id": "t-batch"}},
+        ],
+    ],
+)
+async def test_a_batch_naming_one_thread_twice_is_422_and_runs_nothing(
+    client: httpx.AsyncClient, config: Any
+) -> None:
+    """A batch runs its inputs at once; a thread runs one at a time (the first ran, the
+    batch answered 409 and the others' answers were lost)."""
+    body = {"inputs": [QUESTION] * 3, "config": config}
+    response = await client.post("/workflows/rag/batch", json=body)
+    assert response.status_code == 422, response.text
+    assert "its own thread_id" in response.text
+    assert (await client.get("/threads/t-batch")).status_code == 404
+    one = {"inputs": [QUESTION], "config": {"configurable": {"thread_id": "t-batch"}}}
+    assert (await client.post("/workflows/rag/batch", json=one)).status_code == 200
 
 
 def test_what_cannot_be_stored_is_located() -> None:

@@ -1,0 +1,113 @@
+"""A client that leaves an AG-UI or LangServe stream cancels its run (README: AG-UI).
+
+Over real HTTP (uvicorn on loopback), with runs in SQLite and in PostgreSQL: the chat
+model waits at a gate the test never opens, so the run is still going when the client
+closes its response. The run must end `interrupted` with `cancel_reason: interrupt`, as a
+cancel through the runs API does, and leave its thread free. The cancel used to be
+awaited in the `finally` of a response body Starlette had already cancelled, so it never
+reached the store and the run went on to `success`, its thread busy (409) meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import Field
+
+from server.app import create_app
+from tests.doubles.embedder import fake_embedder
+from tests.doubles.stalled_chat import StalledChatModel, stalled_models
+from tests.support import eventually, live_server
+from tests.support_runs import BACKENDS, runs_settings, until
+
+pytestmark = pytest.mark.integration
+
+
+class GatedChatModel(StalledChatModel):
+    """A stalled model whose gate is a `threading.Event`: the server has its own loop."""
+
+    gate: threading.Event = Field(default_factory=threading.Event)
+
+    async def _stall(self) -> None:
+        self.waiting.append(1)
+        try:
+            while not self.gate.is_set():  # noqa: ASYNC110 - set from the test's thread
+                await asyncio.sleep(0.005)
+        finally:
+            self.waiting.pop()
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[GatedChatModel]:
+    gated = GatedChatModel()
+    yield gated
+    gated.gate.set()  # let anything still waiting finish, so the server can stop
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, model: GatedChatModel, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    backend = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    settings = runs_settings(tmp_path_factory.mktemp("disconnect") / "var", backend)
+    app = create_app(settings, models=stalled_models(model), embedder=fake_embedder())
+    with live_server(app) as url:
+        yield url
+
+
+@pytest.fixture
+async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+        yield client
+
+
+def agui_request(http: httpx.AsyncClient, thread_id: str) -> httpx.Request:
+    body = {
+        "threadId": thread_id,
+        "runId": "r1",
+        "state": {},
+        "tools": [],
+        "context": [],
+        "forwardedProps": {},
+        "messages": [{"id": "u1", "role": "user", "content": "Write a very long story"}],
+    }
+    return http.build_request("POST", "/agui/agent", json=body)
+
+
+def langserve_request(http: httpx.AsyncClient, thread_id: str) -> httpx.Request:
+    body = {
+        "input": {"messages": [{"role": "user", "content": "Write a very long story"}]},
+        "config": {"configurable": {"thread_id": thread_id}},
+    }
+    return http.build_request("POST", "/workflows/agent/stream_events", json=body)
+
+
+async def the_run(http: httpx.AsyncClient, thread_id: str) -> dict[str, Any]:
+    (run,) = (await http.get(f"/threads/{thread_id}/runs")).json()
+    return dict(run)
+
+
+@pytest.mark.parametrize("opened", [agui_request, langserve_request], ids=["agui", "langserve"])
+async def test_a_client_that_leaves_the_stream_cancels_its_run(
+    http: httpx.AsyncClient, model: GatedChatModel, opened: Any
+) -> None:
+    thread_id = f"t-{uuid.uuid4().hex[:8]}"
+    response = await http.send(opened(http, thread_id), stream=True)
+    assert response.status_code == 200
+    await eventually(lambda: bool(model.waiting))
+    await response.aclose()  # the client goes away, its run waiting for the model
+
+    async def interrupted() -> bool:
+        return (await the_run(http, thread_id))["status"] == "interrupted"
+
+    await until(interrupted)
+    assert (await the_run(http, thread_id))["cancel_reason"] == "interrupt"
+    assert (await http.get(f"/threads/{thread_id}")).json()["status"] == "idle"
+    await eventually(lambda: not model.waiting)  # the graph itself stopped too
