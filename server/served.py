@@ -152,9 +152,8 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
         try:
             async for chunk in local.items():
                 yield chunk
-        finally:
-            if not local.finished:  # the client went away: stop the run
-                await self.service().cancel(local.run, "interrupt")
+        finally:  # not awaited: the client that left may have cancelled this scope
+            local.client_left(self.service().cancel)
 
     def _prepared(
         self, config: RunnableConfig | None

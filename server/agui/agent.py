@@ -4,6 +4,7 @@ The adapter maps LangGraph events to AG-UI; this subclass changes what it lets i
 it resumes:
 - `forwardedProps` never reaches graph state (0.0.47 merges it into the graph input); only
   the legacy CopilotKit `forwardedProps.command.resume` is read.
+- `activity` messages stay in the client (0.0.47 fails the run on them).
 - `input.state` may write only the keys a workflow declares writable (none, today).
 - resumes are checked against the thread's open interrupts before the graph runs, and
   delivered id-keyed (`Command(resume={interrupt_id: value})`), the form LangGraph 1.x
@@ -206,8 +207,18 @@ def _first_chunk_args(raw_event: Any) -> str:
     return ""
 
 
+UI_ONLY_ROLES = frozenset({"activity"})
+"""Message roles that live only in the client: AG-UI 1.0 `activity` messages (progress,
+cards) are for the UI and never reach the model. The adapter (0.0.47) already drops
+`developer` and folds `reasoning` into the next assistant message, but raises
+"Unsupported message role" on `activity`, failing the whole run."""
+
+
 def clean_input(input: RunAgentInput) -> RunAgentInput:
-    """Drop what a client may not write: forwarded props (but a legacy resume) and state."""
+    """Drop what a client may not write and what the graph must not read.
+
+    Forwarded props (but a legacy resume), state, and UI-only messages.
+    """
     forwarded = input.forwarded_props if isinstance(input.forwarded_props, dict) else {}
     command = forwarded.get("command")
     legacy = (
@@ -218,6 +229,9 @@ def clean_input(input: RunAgentInput) -> RunAgentInput:
     state = input.state if isinstance(input.state, dict) else {}
     return input.model_copy(
         update={
+            "messages": [
+                message for message in input.messages if message.role not in UI_ONLY_ROLES
+            ],
             "forwarded_props": legacy,
             "state": {key: value for key, value in state.items() if key in WRITABLE_STATE_KEYS},
         }

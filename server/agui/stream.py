@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from ag_ui.core import (
     BaseEvent,
@@ -182,7 +182,9 @@ async def ruled(events: AsyncIterator[BaseEvent], rules: RunRules) -> AsyncItera
             yield admitted
 
 
-async def sse_frames(events: AsyncIterator[BaseEvent], keepalive_s: float) -> AsyncIterator[bytes]:
+async def sse_frames(
+    events: AsyncIterator[BaseEvent], keepalive_s: float
+) -> AsyncGenerator[bytes, None]:
     """Encode events as LF-framed SSE, with a `: ping` comment after each silence.
 
     The events are produced by a task of their own, so waiting for the next one with a

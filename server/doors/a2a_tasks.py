@@ -64,10 +64,7 @@ def run_input(schema: dict[str, Any], message: Message) -> Any:
         data.update(_whole(value))
     fields: dict[str, Any] = schema.get("properties") or {}
     if "messages" in fields:
-        if not text and "messages" not in data:
-            raise InputRefused("send a text part: it becomes the user's message")
-        said = [{"role": "user", "content": text}] if text else []
-        return {**data, "messages": list(data.get("messages", [])) + said}
+        return _chat_input(text, data)
     if data:
         return data
     named = [
@@ -81,6 +78,30 @@ def run_input(schema: dict[str, Any], message: Message) -> Any:
         "this workflow takes a data part holding its input object, with fields "
         f"{sorted(fields)}; text alone fills only a workflow's one required text field"
     )
+
+
+def _chat_input(text: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Return a chat's input: the data part's messages, then the text as the user's message.
+
+    `messages` must be a list: `list()` of a string made a message of each character, where
+    the runs API, LangServe and MCP all refuse or keep it whole.
+    """
+    earlier = data.get("messages", [])
+    if not isinstance(earlier, list):
+        raise InputRefused(
+            "the data part's `messages` must be a list of messages "
+            f'(`[{{"role": "user", "content": "..."}}]`), not a {_json_type(earlier)}'
+        )
+    if not text and "messages" not in data:
+        raise InputRefused("send a text part: it becomes the user's message")
+    said = [{"role": "user", "content": text}] if text else []
+    return {**data, "messages": earlier + said}
+
+
+def _json_type(value: Any) -> str:
+    """Return the JSON name of a parsed value's type."""
+    names = {dict: "object", str: "string", bool: "boolean", float: "number", int: "number"}
+    return names.get(type(value), "null")
 
 
 def _whole(value: Any) -> Any:

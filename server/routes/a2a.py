@@ -4,17 +4,19 @@ The SDK's JSON-RPC dispatcher parses the request, speaks A2A 1.0 (`SendMessage`,
 `SendStreamingMessage`, `GetTask`, `CancelTask`) and, through its v0.3 layer, the 0.3 names
 (`message/send`, `message/stream`, `tasks/get`, `tasks/cancel`), and frames streams as
 SSE; `server/doors/a2a_handler.py` answers each method with runs. The route authenticates
-first (401 without credentials when auth is on) and finds the assistant (404).
+first (401 without credentials when auth is on), finds the assistant (404) and checks the
+params the SDK would fail to convert (`server/doors/a2a_params.py`: -32602, not -32603).
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from server.deps import IdentityDep, SettingsDep, get_identity
+from server.doors.a2a_params import params_problem
 from server.routes.runs import RunsDep
 from server.runs.wire import json_response
 
@@ -35,15 +37,27 @@ def dispatcher() -> JsonRpcDispatcher:
     from a2a.server.context import ServerCallContext
     from a2a.server.routes.common import DefaultServerCallContextBuilder
     from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+    from a2a.utils.errors import InvalidParamsError
     from starlette.requests import Request as StarletteRequest
 
     from server.doors.a2a_handler import DOOR, RunTasks
 
     class DoorContext(DefaultServerCallContextBuilder):
-        """Hand the route's door (caller, assistant, run service) to the request handler."""
+        """Hand the route's door (caller, assistant, run service) to the request handler.
+
+        Both protocol versions build the call context before they convert the params to
+        protobuf, and answer an A2A error raised here in their own envelope: so params the
+        route found wrong are refused here, before anything is converted or run.
+        """
 
         def build(self, request: StarletteRequest) -> ServerCallContext:
-            """Return the SDK's call context, with the door in its state."""
+            """Return the SDK's call context, with the door in its state.
+
+            Raises:
+                InvalidParamsError: the route found the params wrong (-32602).
+            """
+            if request.state.a2a_refused is not None:
+                raise InvalidParamsError(message=request.state.a2a_refused)
             context = super().build(request)
             context.state[DOOR] = request.state.a2a_door
             return context
@@ -61,7 +75,19 @@ async def a2a(
     from server.doors.a2a_handler import Door  # with the SDK, on first use (see dispatcher)
 
     request.state.a2a_door = Door(runs, identity, assistant)
+    request.state.a2a_refused = params_problem(await _json_body(request))
     return await dispatcher().handle_requests(request)
+
+
+async def _json_body(request: Request) -> Any:
+    """Return the parsed body (kept by Starlette for the SDK), or None when it is not JSON.
+
+    The SDK parses the body again and answers what is not JSON (-32700) itself.
+    """
+    try:
+        return await request.json()
+    except ValueError:  # not JSON, or not text in any encoding JSON allows
+        return None
 
 
 @router.get("/.well-known/agent-card.json")

@@ -10,30 +10,34 @@ service: recorded in `/threads/{id}/runs`, and joinable through the runs API.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 from ag_ui.core import BaseEvent, RunAgentInput
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from langchain_core.runnables import RunnableConfig
+from starlette.types import Receive, Scope, Send
 
 from graphs.context import Context
 from server.agui.agent import OrcaAgent
 from server.agui.recorded import RecordedGraph
 from server.agui.stream import RunRules, ruled, sse_frames
-from server.deps import IdentityDep, ResourcesDep, SettingsDep
+from server.deps import IdentityDep, ResourcesDep, SettingsDep, get_identity
 from server.guards.runs import RunLimits, RunTimedOut
 from server.observability.runs import RunTelemetry
 from server.projects.workflows import workflows_of
 from server.run_policy import RunRefused
 from server.runs.context import with_auth_user
 from server.runs.events import RunEvents
-from server.runs.local import RunEnded
-from server.runs.records import ThreadBusy
+from server.runs.local import LocalRun, RunEnded
+from server.runs.records import RunRecord, ThreadBusy
 from server.runs.service import NotFound, RunRejected
 
-router = APIRouter(prefix="/agui", tags=["AG-UI"])
+# Every route needs the caller's credentials, the listing too: it names the same workflows
+# as `/v1/workflows`, and docs/security.md lists no AG-UI route as public.
+router = APIRouter(prefix="/agui", tags=["AG-UI"], dependencies=[Depends(get_identity)])
 
 KEEPALIVE_S = 15.0
 """Silence after which a `: ping` comment is sent."""
@@ -47,6 +51,23 @@ SSE_HEADERS = {
 def chat_workflows(app: Any) -> dict[str, str]:
     """Return the app's workflows whose input is a conversation, with their descriptions."""
     return {name: spec.description for name, spec in workflows_of(app).items() if spec.chat}
+
+
+def refuse_empty_thread_id(body: RunAgentInput) -> None:
+    """Refuse an empty `threadId` as a missing one is refused: 422, before any thread exists.
+
+    AG-UI requires `threadId` (a string) and has no "new thread" value: `@ag-ui/client` and
+    the CopilotKit runtime make up an id when the app has none, so `""` is a client bug.
+    Let through, the run service took it for "no id" and created a thread of its own, then
+    refused the run on `""` with 404, leaving that thread behind.
+
+    Raises:
+        RequestValidationError: 422 naming `threadId`, in FastAPI's validation envelope.
+    """
+    if not body.thread_id:
+        message = "threadId must name a thread; a new conversation needs a new id (a UUID)"
+        detail = {"type": "string_too_short", "loc": ("body", "threadId"), "msg": message}
+        raise RequestValidationError([{**detail, "input": body.thread_id}])
 
 
 class AguiRunFailed(Exception):
@@ -74,6 +95,7 @@ async def run_workflow(
     identity: IdentityDep,
 ) -> StreamingResponse:
     """Stream one run of `workflow` on `body.threadId` as AG-UI server-sent events."""
+    refuse_empty_thread_id(body)
     served = chat_workflows(request.app)
     if workflow not in served:
         raise HTTPException(404, f"no chat workflow {workflow!r}; AG-UI serves {sorted(served)}")
@@ -145,12 +167,32 @@ async def run_workflow(
             for event in failed:
                 yield event
 
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            async for frame in sse_frames(events(), keepalive_s):
-                yield frame
-        finally:
-            if not local.finished:  # the client went away: stop the run
-                await runs.cancel(local.run, "interrupt")
+    return RunStreamingResponse(sse_frames(events(), keepalive_s), local, runs.cancel)
 
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+class RunStreamingResponse(StreamingResponse):
+    """AG-UI's SSE response, which cancels its run if the client leaves before its end.
+
+    Checked as the response ends, not in the body's `finally`: a client that leaves before
+    the first frame is sent (`curl -m 0.5` on a busy server) leaves a body never iterated,
+    whose `finally` never runs, and one left suspended at a `yield` is not closed either.
+    """
+
+    def __init__(
+        self,
+        frames: AsyncGenerator[bytes, None],
+        local: LocalRun,
+        cancel: Callable[[RunRecord, str], Awaitable[None]],
+    ) -> None:
+        super().__init__(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+        self.frames = frames
+        self.local = local
+        self.cancel = cancel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream the frames; then stop the run if the client did not see it end."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.local.client_left(self.cancel)
+            await self.frames.aclose()  # stops `sse_frames`' producer, if it is still there

@@ -14,7 +14,7 @@ checkpoint in the runs API's executor (there is no client left to stream to).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from server.runs.events import RunEvents
 from server.runs.execute import INTERRUPT, Outcome
 from server.runs.records import RunRecord
 from server.runs.serde import jsonable
+from server.runs.wire import after_disconnect
 
 SurfaceBody = Callable[[RunEvents], AsyncIterator[Any]]
 """What a surface runs: given the run's event log, yield its protocol's items."""
@@ -55,8 +56,9 @@ class LocalRun:
     async def items(self) -> AsyncIterator[Any]:
         """Yield what the body yields; raise what it raised (or `RunEnded`).
 
-        Ends once the run's outcome is recorded, so a client that starts its next run on
-        the thread as soon as this one's answer is complete finds the thread free.
+        Ends once the run's outcome is recorded, whether the body finished or raised, so a
+        client that starts its next run on the thread as soon as this one's answer (or its
+        error) is complete finds the thread free.
         """
         assert self.task is not None
         while True:
@@ -75,13 +77,24 @@ class LocalRun:
             item = getting.result()
             if isinstance(item, _Finished):
                 self.finished = True
+                status = await self._status()  # however the body ended: recorded first
                 if isinstance(item.error, asyncio.CancelledError):
-                    raise RunEnded(await self._status())
+                    raise RunEnded(status)
                 if item.error is not None:
                     raise item.error
-                await self._status()
                 return
             yield item
+
+    def client_left(self, cancel: Callable[[RunRecord, str], Awaitable[None]]) -> None:
+        """Cancel the run (`interrupt`, as the runs API does) unless its client saw it end.
+
+        Called as the client's response ends, often from a scope Starlette has already
+        cancelled (anyio then cancels every await made there, a `finally`'s included: the
+        cancel's first query was cut short and the run went on to `success`, its thread
+        busy). `after_disconnect` runs the cancel in a task of its own instead.
+        """
+        if not self.finished:
+            after_disconnect(lambda: cancel(self.run, "interrupt"))
 
     async def _status(self) -> str:
         assert self.task is not None
