@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from server.resources import Resources
+from server.shown_url import shown_url
 
 PROBE_TIMEOUT_S = 3.0
 
@@ -92,6 +93,6 @@ def _model_check(client: httpx.AsyncClient, url: str | None) -> Callable[[], Awa
             return  # in-process: loaded in the lifespan, so it is there
         response = await client.get(url)
         if response.status_code >= 500:
-            raise RuntimeError(f"{url} answered {response.status_code}")
+            raise RuntimeError(f"{shown_url(url)} answered {response.status_code}")
 
     return check

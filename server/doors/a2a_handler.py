@@ -60,6 +60,7 @@ from server.doors.a2a_tasks import (
 )
 from server.doors.outcome import finished, is_paused
 from server.doors.schemas import input_schema
+from server.errors import refusal_text
 from server.runs.assistants import Assistant
 from server.runs.records import RunRecord
 from server.runs.schema import CommandBody, RunCreate
@@ -241,7 +242,7 @@ async def start(door: Door, params: SendMessageRequest) -> tuple[RunRecord, Any]
     except InputRefused as refused:
         raise InvalidParamsError(message=str(refused)) from None
     except (RunRejected, Forbidden) as refused:
-        raise InvalidRequestError(message=str(refused).strip("'\"")) from None
+        raise InvalidRequestError(message=refusal_text(refused)) from None
     except NotFound:
         raise InvalidParamsError(message=f"no context {context_id!r} for this caller") from None
 

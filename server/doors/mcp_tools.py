@@ -20,6 +20,7 @@ from mcp import types
 from server.auth.identity import Identity
 from server.doors.outcome import failure, finished
 from server.doors.schemas import input_schema, input_validator
+from server.errors import refusal_text
 from server.runs.assistants import Assistant, AssistantFilter
 from server.runs.schema import RunCreate
 from server.runs.service import Forbidden, Graph, NotFound, RunRejected, RunsService
@@ -91,7 +92,7 @@ async def call_tool(
     except (Forbidden, NotFound, RunRejected) as refused:
         # Forbidden (a scope), RunRejected (a setting or a path), NotFound: the caller's
         # to fix, so the model sees it, as on the runs API's 403/404/422.
-        raise ToolFailed(str(refused).strip("'\"")) from None
+        raise ToolFailed(refusal_text(refused)) from None
     final = await finished(runs, run, task)
     why = failure(final)
     if why is not None:

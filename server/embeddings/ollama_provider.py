@@ -17,6 +17,7 @@ import ollama
 
 from server.embeddings import errors
 from server.embeddings.provider import Embedded, ModelInfo, apportion, unit_rows
+from server.shown_url import shown_url
 
 DESCRIBE_TTL_S = 60.0
 """How long a digest is trusted before `/api/tags` is asked again."""
@@ -49,7 +50,7 @@ class OllamaEmbedder:
 
     @property
     def _what(self) -> str:
-        return f"Ollama at {self.url}"
+        return f"Ollama at {shown_url(self.url)}"
 
     async def describe(self) -> ModelInfo:
         """Return the model's identity, asking Ollama at most once a minute."""

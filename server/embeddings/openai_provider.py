@@ -18,6 +18,7 @@ import orjson
 
 from server.embeddings import errors
 from server.embeddings.provider import Embedded, ModelInfo, apportion, unit_rows
+from server.shown_url import shown_url
 
 RETRY_AFTER_CAP_S = 60.0
 
@@ -48,12 +49,12 @@ class OpenAIEmbedder:
         self.truncate = truncate
         self.max_input_tokens = max_input_tokens
         self.max_concurrency = max_concurrency
-        self.label = f"openai:{model}@{self.base_url}"
+        self.label = f"openai:{model}@{shown_url(self.base_url)}"
         self._info: ModelInfo | None = None
 
     @property
     def _what(self) -> str:
-        return f"the embedding server at {self.base_url}"
+        return f"the embedding server at {shown_url(self.base_url)}"
 
     async def describe(self) -> ModelInfo:
         """Return the model's identity; its size is learnt from one probe embedding."""
@@ -120,7 +121,7 @@ class OpenAIEmbedder:
             f"{self.base_url}/models", headers=self.headers, timeout=self.timeout
         ) as response:
             if response.status >= 500:
-                raise RuntimeError(f"{self.base_url}/models answered {response.status}")
+                raise RuntimeError(f"{shown_url(self.base_url)}/models answered {response.status}")
 
     async def aclose(self) -> None:
         """Close the session and wait for its sockets to go (aiohttp's advice)."""

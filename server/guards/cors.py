@@ -14,6 +14,9 @@ from server.settings import Settings
 REQUEST_HEADERS = ["Content-Type", "Authorization", "X-API-Key", "X-Request-ID", "Last-Event-ID"]
 """What AG-UI clients (`@ag-ui/client`'s `HttpAgent`) and API-key callers send, and
 `Last-Event-ID`, with which `useStream` re-attaches to a run's stream after a reload."""
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+"""Every method the API serves: a page deletes threads, patches them and puts store items
+too (with only GET and POST, their preflights were refused)."""
 EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Content-Location", "Location"]
 """What a page may read from answers: the id to quote in a report, the wait after 429/503,
 and where a run is (`@langchain/langgraph-sdk` reads the run id from `Content-Location`)."""
@@ -26,7 +29,7 @@ def add_cors(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST"],
+        allow_methods=METHODS,
         allow_headers=REQUEST_HEADERS,
         expose_headers=EXPOSED_HEADERS,
         max_age=600,

@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseChatModel
 
 from nodes.catalog import ModelCatalog
 from server.settings import Settings
+from server.shown_url import shown_url
 
 CHAT_ALIASES = ("llm-01", "llm-02")
 T = TypeVar("T")
@@ -60,7 +61,7 @@ async def build_chat_models(settings: Settings) -> tuple[dict[str, BaseChatModel
             max_tokens=settings.chat_max_tokens,
             temperature=0,
         )
-        labels[alias] = f"openai:{name}@{url}"
+        labels[alias] = f"openai:{name}@{shown_url(url)}"
     return chat, labels
 
 

@@ -18,6 +18,7 @@ from langchain_core.messages import HumanMessage
 from checkpoints.open import strict_serializer
 from server.app import create_app
 from server.settings import Settings
+from server.shown_url import shown_url
 from tests.doubles.embedder import fake_embedder
 from tests.support import fake_models, serving
 from tests.support_runs import api_keys
@@ -442,3 +443,26 @@ def test_checkpoints_are_read_back_only_into_safe_types() -> None:
     assert allowed.loads_typed(blob) == Gadget(9)
     message = HumanMessage("hello", id="m-1")
     assert strict_serializer().loads_typed(strict_serializer().dumps_typed(message)) == message
+
+
+def test_shown_urls_carry_no_credentials() -> None:
+    assert (
+        shown_url("http://user:SEKRET@10.0.0.1:8000/v1?key=SEKRET#x") == "http://10.0.0.1:8000/v1"
+    )
+    assert shown_url("http://[::1]:9/v1") == "http://[::1]:9/v1"
+
+
+async def test_model_server_credentials_reach_no_public_answer(settings: Settings) -> None:
+    """A chat server's user and password in its URL were in `/health/detailed` and
+    `/metrics` (both public) as part of the model's label."""
+    secret = "http://llmuser:SEKRET@127.0.0.1:9/v1"
+    configured = settings.model_copy(
+        update={"chat_provider": "openai", "llm01_url": secret, "llm02_url": secret}
+    )
+    app = create_app(configured, embedder=fake_embedder())
+    async with serving(app) as client:
+        health = await client.get("/health/detailed")
+        metrics = await client.get("/metrics")
+    assert "127.0.0.1:9" in health.text
+    assert "SEKRET" not in health.text and "llmuser" not in health.text
+    assert "SEKRET" not in metrics.text

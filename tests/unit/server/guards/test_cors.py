@@ -60,3 +60,19 @@ async def test_a_configured_origin_may_call_and_read_the_ids_and_waits(settings:
     # A refusal is readable by the page too: CORS wraps the rate limiter's 429.
     assert limited.status_code == 429
     assert limited.headers["access-control-allow-origin"] == APP_ORIGIN
+
+
+async def test_a_page_may_delete_patch_and_put_too(settings: Settings) -> None:
+    """Pages delete threads, patch them and put store items: their preflights were 400."""
+    settings = settings.model_copy(update={"cors_origins": [APP_ORIGIN]})
+    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
+    async with serving(app) as client:
+        for method, path in (
+            ("DELETE", "/threads/t"),
+            ("PATCH", "/threads/t"),
+            ("PUT", "/store/items"),
+        ):
+            asked = {"Origin": APP_ORIGIN, "Access-Control-Request-Method": method}
+            allowed = await client.options(path, headers=asked)
+            assert allowed.status_code == 200, (method, allowed.text)
+            assert method in allowed.headers["access-control-allow-methods"]
