@@ -15,11 +15,11 @@ import httpx
 import typer
 from rich.console import Console
 
+from server.commands.failures import check_postgres, fail
 from server.settings import SettingsError, load_settings
 
 app = typer.Typer(help="Citadel Orca: agent-graph LLM orchestration.", no_args_is_help=True)
 console = Console()
-errors = Console(stderr=True)
 
 ServerOption = Annotated[
     str | None, typer.Option("--server", help="Base URL of a running server (ORCA_SERVER_URL).")
@@ -28,12 +28,6 @@ ServerOption = Annotated[
 ApiKeyOption = Annotated[
     str | None, typer.Option(envvar="ORCA_API_KEY", help="API key, when the server asks for one.")
 ]
-
-
-def fail(message: str) -> typer.Exit:
-    """Print one clear line and return the exit to raise."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
 
 
 def server_url(explicit: str | None) -> str:
@@ -117,6 +111,9 @@ def serve(
     configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
     if (refused := refusal(settings, workers)) is not None:
         raise fail(refused)
+    # The lifespan runs inside uvicorn, which reports a failed start-up as a traceback and
+    # exit 3 after the pool's timeout; one connection here says it on one line, at once.
+    check_postgres(settings, "serve")
     served: Any
     if workers > 1:
         # Each process builds its own app (server/processes.py) from these settings.
@@ -179,6 +176,9 @@ async def stream_answer(
     from langserve import RemoteRunnable
 
     remote = RemoteRunnable(f"{base}/workflows/rag", timeout=600, headers=headers or {})
+    # An error status reaches us as HTTPStatusError on a streamed response that is closed
+    # by then; reading it here keeps the server's message for `describe`.
+    remote.async_client.event_hooks["response"].append(read_error_body)
     output: dict[str, Any] = {}
     streamed = False
     async for event in remote.astream_events(
@@ -195,6 +195,12 @@ async def stream_answer(
     if not streamed:
         console.print(output.get("answer", ""), end="", highlight=False)
     return output
+
+
+async def read_error_body(response: httpx.Response) -> None:
+    """Read an error response's body while its stream is still open."""
+    if response.is_error:
+        await response.aread()
 
 
 def _register_commands() -> None:

@@ -6,8 +6,9 @@ LangGraph runtime context (`graphs.context.Context`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 from limits import parse_many
 from pydantic import (
@@ -22,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from server.auth.scopes import DEFAULT_SCOPES, parse_scopes
 from server.store.config import StoreIndex, StoreTTL
@@ -389,6 +391,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from None
+    except SourceError as exc:
+        # pydantic-settings decodes list and dict variables as JSON before validation, so
+        # `ORCA_CORS_ORIGINS='*'` fails there, as its own SettingsError, not a ValidationError.
+        raise SettingsError(describe_source_error(exc)) from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -400,3 +406,22 @@ def describe_validation_error(exc: ValidationError) -> str:
     got = first.get("input")
     shown = f" (got {got!r})" if isinstance(got, str | int | float) else ""
     return f"{variable}: {message}{shown}"
+
+
+def describe_source_error(exc: SourceError) -> str:
+    """Render a value pydantic-settings could not decode as `ORCA_<NAME>: expected ...`.
+
+    Its message names only the field (`error parsing value for field "cors_origins" from
+    source "EnvSettingsSource"`); the JSON error it wraps holds the value.
+    """
+    found = re.search(r'field "(\w+)"', str(exc))
+    if found is None:
+        return f"ORCA settings: {exc}"
+    name = found.group(1)
+    field = Settings.model_fields.get(name)
+    origin = get_origin(field.annotation) if field is not None else None
+    expected = {list: 'a JSON list, e.g. ["a", "b"]', dict: 'a JSON object, e.g. {"a": 1}'}
+    cause = exc.__cause__
+    got = getattr(cause, "doc", None)
+    shown = f" (got {got!r})" if isinstance(got, str) else ""
+    return f"ORCA_{name.upper()}: expected {expected.get(origin, 'JSON')}{shown}"

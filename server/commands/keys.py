@@ -18,6 +18,7 @@ from rich.table import Table
 from server.auth.keys import KeyStore
 from server.auth.scopes import DEFAULT_SCOPES, SCOPES, UnknownScope, format_scopes, parse_scopes
 from server.auth.setup import open_database
+from server.commands.failures import STORE_ERRORS, fail, failed, where
 from server.settings import Settings, SettingsError, load_settings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -25,13 +26,16 @@ console = Console()
 Result = TypeVar("Result")
 
 
-def _run(action: Callable[[KeyStore], Awaitable[Result]]) -> Result:
+def _run(command: str, action: Callable[[KeyStore], Awaitable[Result]]) -> Result:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    return asyncio.run(_with_store(settings, action))
+        raise fail(str(exc)) from None
+    try:
+        return asyncio.run(_with_store(settings, action))
+    except STORE_ERRORS as exc:
+        place = where(settings, settings.data_dir / "orca.sqlite")
+        raise fail(failed(f"keys {command}", place, exc, settings)) from None
 
 
 async def _with_store(
@@ -71,7 +75,9 @@ def create(
     if not owner.strip():
         console.print("[bold red]error:[/] --owner must not be empty", highlight=False)
         raise typer.Exit(1)
-    key, record = _run(lambda store: store.create(name=name or owner, owner=owner, scopes=scopes))
+    key, record = _run(
+        "create", lambda store: store.create(name=name or owner, owner=owner, scopes=scopes)
+    )
     console.print(
         f"created key [bold]{record.id}[/] for {record.owner} with scopes "
         f"{format_scopes(record.scopes)}; store it now, it is not shown again:"
@@ -82,7 +88,7 @@ def create(
 @keys_app.command("list")
 def list_keys() -> None:
     """Show every key (never the secrets)."""
-    records = _run(lambda store: store.list())
+    records = _run("list", lambda store: store.list())
     table = Table("id", "name", "owner", "scopes", "created", "revoked", "last used")
     for r in records:
         table.add_row(
@@ -102,7 +108,7 @@ def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id, from `orca keys list`.")],
 ) -> None:
     """Revoke a key at once."""
-    if not _run(lambda store: store.revoke(key_id)):
+    if not _run("revoke", lambda store: store.revoke(key_id)):
         console.print(f"[bold red]error:[/] no active key {key_id!r}", highlight=False)
         raise typer.Exit(1)
     console.print(f"revoked {key_id}")

@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from server.commands.failures import fail as _fail
+from server.commands.failures import failed, where
 from server.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -23,12 +25,6 @@ if TYPE_CHECKING:
 
 # Summary lines are soft-wrapped: one line each in the journal, whatever the width.
 console = Console()
-errors = Console(stderr=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
 
 
 def prune_command(
@@ -63,8 +59,8 @@ def prune_command(
     except Exception as exc:
         # One line for the journal, never a traceback: an unreachable database, a locked
         # SQLite file (another writer held it past the busy timeout), a timeout.
-        raise _fail(f"prune failed on {_where(settings)}: {type(exc).__name__}: {exc}") from None
-    _print(report, _where(settings))
+        raise _fail(failed("prune", where(settings), exc, settings)) from None
+    _print(report, where(settings))
 
 
 async def _prune(
@@ -81,14 +77,6 @@ async def _prune(
         return await prune_idle_threads(
             store, older_than=retention, dry_run=dry_run, batch_size=batch_size
         )
-
-
-def _where(settings: Settings) -> str:
-    if settings.postgres_url:
-        url = settings.postgres_url
-        host = url.hosts()[0] if url.hosts() else {}
-        return f"PostgreSQL {host.get('host')}:{host.get('port')}{url.path or ''}"
-    return f"SQLite {settings.sqlite_path}"
 
 
 def _print(report: PruneReport, where: str) -> None:

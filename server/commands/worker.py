@@ -17,14 +17,11 @@ from typing import Annotated
 
 import typer
 
+from server.commands.failures import STORE_ERRORS, check_postgres, failed, where
+from server.commands.failures import fail as _fail
 from server.settings import SettingsError, load_settings
 
 log = logging.getLogger("orca")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
 
 
 def worker_command(
@@ -52,11 +49,15 @@ def worker_command(
     if settings.run_workers == 0:
         settings = settings.model_copy(update={"run_workers": 10})
     configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
+    check_postgres(settings, "worker")  # at once, not after the pool's 10 s of retries
     try:  # ORCA_CONFIG: the same project as `orca serve --config`, so the same graphs
         app = create_app(settings)
     except ProjectError as exc:
         raise _fail(str(exc)) from None
-    asyncio.run(_work(app))
+    try:
+        asyncio.run(_work(app))
+    except STORE_ERRORS as exc:  # PostgreSQL down at start-up: PoolTimeout after its wait
+        raise _fail(failed("worker", where(settings), exc, settings)) from None
 
 
 async def _work(app: object) -> None:

@@ -22,10 +22,12 @@ from server.runs.assistants import Assistants, AssistantStore
 from server.runs.events import EventLog
 from server.runs.execute import Outcome
 from server.runs.records import RunRecord, RunStore
+from server.runs.serde import jsonable
 from server.runs.service import Graph, RunsService
 from server.runs.signals import Signals
 from server.runs.sqlite_assistants import SqliteAssistants
 from server.runs.sqlite_store import SqliteRunStore
+from server.runs.state import thread_config
 from server.runs.stream_metrics import StreamBufferMetrics
 from server.runs.webhooks import deliver
 from server.runs.workers import RunWorkers
@@ -90,6 +92,10 @@ async def open_runs(
     async def before_finish(run: RunRecord) -> None:
         await delete_run_checkpoints(checkpoints, run.thread_id, run.run_id)
 
+    async def kept_values(run: RunRecord) -> Any:
+        snapshot = await graphs[run.graph_id].aget_state(thread_config(run.thread_id))
+        return jsonable(snapshot.values)
+
     async def after_run(run: RunRecord, outcome: Outcome, cancel_reason: str | None) -> None:
         if cancel_reason == "rollback":
             await store.delete_run(run.run_id)
@@ -120,6 +126,7 @@ async def open_runs(
         events_ttl_s=settings.stream_buffer_ttl_s,
         after_run=after_run,
         before_finish=before_finish,
+        kept_values=kept_values,
     )
     service.workers = workers
     if metrics is not None:

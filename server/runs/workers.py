@@ -28,6 +28,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from server.runs.events import END, EventLog, RunEvents
 from server.runs.execute import Outcome, failure
@@ -50,6 +51,8 @@ AfterRun = Callable[[RunRecord, Outcome, str | None], Awaitable[None]]
 """Called once a run's outcome is recorded, with the cancel action if it was cancelled."""
 BeforeFinish = Callable[[RunRecord], Awaitable[None]]
 """Called before a rolled-back run is recorded (and its thread freed): drops its writes."""
+KeptValues = Callable[[RunRecord], Awaitable[Any]]
+"""The thread's values after a run cancelled with `interrupt` (what it checkpointed stays)."""
 
 THREAD_STATUS: dict[str, ThreadStatus] = {
     "success": "idle",
@@ -82,6 +85,7 @@ class RunWorkers:
         events_ttl_s: float = 600.0,
         after_run: AfterRun | None = None,
         before_finish: BeforeFinish | None = None,
+        kept_values: KeptValues | None = None,
     ) -> None:
         self.store, self.events, self.signals, self.execute = store, events, signals, execute
         self.slots, self.lease_s, self.heartbeat_s = slots, lease_s, heartbeat_s
@@ -89,6 +93,7 @@ class RunWorkers:
         self.max_attempts, self.timeout_s, self.after_run = max_attempts, timeout_s, after_run
         self.events_ttl_s = events_ttl_s
         self.before_finish = before_finish
+        self.kept_values = kept_values
         self.queued = 0
         """Runs waiting for a worker in the whole store, as of the last sweep."""
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -239,6 +244,8 @@ class RunWorkers:
             # `interrupted`, as langgraph-api says; the action stays in `cancel_reason`.
             cancelled = {"__error__": {"error": "Cancelled", "message": action}}
             outcome = Outcome("interrupted", cancelled, cancel_reason=action)
+            if action == "interrupt":
+                outcome.values = await self._kept_values(run)
             return await self._record(run, events, outcome, lease, cancel_reason=action)
         except TimeoutError:
             outcome = Outcome("timeout", {"__error__": failure(TimeoutError("run timed out"))})
@@ -334,6 +341,21 @@ class RunWorkers:
             except Exception:
                 log.exception("after-run hook of %s failed", run.run_id)
         return outcome
+
+    async def _kept_values(self, run: RunRecord) -> Any:
+        """Read what a run cancelled with `interrupt` leaves, while it still holds its thread.
+
+        The thread's `values` kept the previous run's (or `null`) while `/state` showed the
+        cancelled run's checkpointed work. None (keep them) when there is no reader or the
+        read fails.
+        """
+        if self.kept_values is None:
+            return None
+        try:
+            return await self.kept_values(run)
+        except Exception:  # noqa: BLE001 - the cancel must still be recorded
+            log.warning("run %s: the cancelled run's state could not be read", run.run_id)
+            return None
 
     async def _finish(
         self,

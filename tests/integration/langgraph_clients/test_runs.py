@@ -75,8 +75,11 @@ async def test_a_cancelled_run_is_interrupted_and_keeps_what_it_checkpointed(
         cancelled = await client.runs.get(thread_id, run["run_id"])
         # `interrupted`, the SDK's `RunStatus` for it; the reason says it was a cancel.
         assert (cancelled["status"], cancelled["cancel_reason"]) == ("interrupted", "interrupt")
-    assert (await client.threads.get(thread_id))["status"] == "idle"
+    thread = await client.threads.get(thread_id)
+    assert thread["status"] == "idle"
     assert (await client.threads.get_state(thread_id))["values"]["log"] == [f"{label}:begin"]
+    # The thread object agrees with its state (its values were the previous run's, or null).
+    assert thread["values"]["log"] == [f"{label}:begin"]
 
 
 async def test_a_rolled_back_run_is_deleted_with_its_checkpoints(client: LangGraphClient) -> None:
