@@ -18,7 +18,8 @@ takes one message where the state holds a list) and miss what a node's writers d
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -109,6 +110,23 @@ async def _require_checkpoint(saver: RehearsalSaver, config: RunnableConfig) -> 
         raise NotFound(f"no checkpoint {checkpoint_id!r} in thread {configurable['thread_id']!r}")
 
 
+@asynccontextmanager
+async def _refusing(what: str, values: Any) -> AsyncIterator[None]:
+    """Turn what LangGraph raises while rehearsing into the caller's refusal (422).
+
+    A failure of the real checkpointer is re-raised as itself (the database, not the
+    caller's values), and an unknown checkpoint stays a 404.
+    """
+    try:
+        yield
+    except SaverFailed as failed:
+        raise failed.error from None
+    except NotFound:
+        raise
+    except Exception as error:  # a reducer or a node's writer refusing the values
+        raise _refusal(error, what, values) from None
+
+
 def _refusal(error: Exception, what: str, values: Any) -> RunRejected:
     fields = f" of {sorted(map(str, values))}" if isinstance(values, dict) and values else ""
     return RunRejected(
@@ -130,17 +148,11 @@ async def rehearse_updates(
     if found is None:
         return
     copy, saver = found
-    try:
+    first = supersteps[0][0].values if supersteps and supersteps[0] else None
+    async with _refusing("the state update", first):
         await _require_checkpoint(saver, config)
         written = await copy.abulk_update_state(config, supersteps)
         await copy.aget_state(_head(written))
-    except SaverFailed as failed:
-        raise failed.error from None
-    except NotFound:
-        raise
-    except Exception as error:  # a reducer or a node's writer refusing the values
-        first = supersteps[0][0].values if supersteps and supersteps[0] else None
-        raise _refusal(error, "the state update", first) from None
 
 
 async def rehearse_supersteps_of_new_thread(
@@ -172,7 +184,7 @@ async def rehearse_run_start(
     if found is None:
         return
     copy, saver = found
-    try:
+    async with _refusing("command.update", command.update if command else None):
         await _require_checkpoint(saver, config)
         # What the run's loop stores (`_loop._first`): `(task_id, channel, value)`, all under
         # LangGraph's null task, whose writes every read applies as the checkpoint's own.
@@ -183,12 +195,6 @@ async def rehearse_run_start(
         writes = [(channel, value) for _, channel, value in mapped]
         await saver.aput_writes(saved.config, writes, mapped[0][0])
         await copy.aget_state(saved.config if _names_checkpoint(config) else _head(config))
-    except SaverFailed as failed:
-        raise failed.error from None
-    except NotFound:
-        raise
-    except Exception as error:
-        raise _refusal(error, "command.update", command.update if command else None) from None
 
 
 def _names_checkpoint(config: RunnableConfig) -> bool:

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
-from server.app import create_app
 from server.errors import run_error_message
 from server.runs.service import NotFound, RunRejected
-from server.settings import Settings
-from tests.doubles.embedder import fake_embedder
-from tests.support import fake_models, serving
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
-    async with serving(app) as client:
-        yield client
 
 
 @pytest.mark.parametrize(

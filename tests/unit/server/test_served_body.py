@@ -1,17 +1,12 @@
 """Run bodies LangServe used to answer with 500 (found by Schemathesis) are 422s."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from server.app import create_app
 from server.run_policy import MAX_BATCH_RUNS
 from server.served_body import MAX_NESTING, find_unstorable, nesting
-from server.settings import Settings
-from tests.doubles.embedder import fake_embedder
-from tests.support import fake_models, serving
 
 QUESTION = {"question": "Who led Project Falcon?"}
 BAD_TOOL_CALL = {
@@ -19,13 +14,6 @@ BAD_TOOL_CALL = {
     "content": "",
     "tool_call_chunks": [{"name": "search", "args": "{}", "id": "c1", "index": 0, "surprise": 1}],
 }
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
-    async with serving(app) as client:
-        yield client
 
 
 @pytest.mark.parametrize(

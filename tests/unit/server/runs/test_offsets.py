@@ -7,16 +7,10 @@ had a bound.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
-from server.app import create_app
 from server.runs.schema import MAX_OFFSET
-from server.settings import Settings
-from tests.doubles.embedder import fake_embedder
-from tests.support import fake_models, serving
 
 PAST_BIGINT = 2**63
 SEARCHES = [
@@ -28,13 +22,6 @@ SEARCHES = [
     "/store/namespaces",
 ]
 """The routes whose body carries an `offset`."""
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
-    async with serving(app) as client:
-        yield client
 
 
 def refused_offset(response: httpx.Response) -> bool:

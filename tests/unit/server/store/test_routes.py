@@ -7,25 +7,12 @@ overflowed PostgreSQL's `integer` (a 500).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from server.app import create_app
-from server.settings import Settings
-from tests.doubles.embedder import fake_embedder
-from tests.support import fake_models, serving
-
 ITEM = {"namespace": ["t"], "key": "k", "value": {"a": 1}}
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
-    async with serving(app) as client:
-        yield client
 
 
 def refused_field(response: httpx.Response) -> str:
