@@ -12,7 +12,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from psycopg import AsyncConnection, OperationalError
+from psycopg import AsyncConnection, OperationalError, pq
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -122,7 +122,16 @@ class RecentlyUsed:
         )
 
     async def check(self, connection: AsyncConnection[Any]) -> None:
-        """Pool `check` callback: a round trip, unless the connection was just in use."""
+        """Pool `check` callback: a round trip, unless the connection was just in use.
+
+        A connection still in pipeline mode is closed (the pool replaces it): a saver
+        whose pipelined write was cancelled can give one back so, idle by its transaction
+        status, and a statement run on it then returns no rows instead of its answer.
+        """
+        if connection.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+            await connection.close()  # closed, the pool drops it (a failed check alone
+            # would give it back to the pool, which would hand it out again)
+            raise OperationalError("the connection was given back in pipeline mode")
         now = time.monotonic()
         handed_out = self._handed_out.get(connection)
         self._handed_out[connection] = now

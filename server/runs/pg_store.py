@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, LiteralString
 
-from psycopg import errors, sql
+from psycopg import OperationalError, errors, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -292,6 +292,8 @@ class PostgresRunStore:
             if error.diag.constraint_name == ONE_RUNNING:
                 raise ThreadBusy(run.thread_id) from None
             raise
+        if not rows:  # the statement always answers one row: a connection in a bad state
+            raise OperationalError("PostgreSQL answered the run insertion with no row")
         if not rows[0]["owned"]:
             raise ThreadMissing(run.thread_id)
         if not rows[0]["inserted"]:

@@ -1,8 +1,10 @@
 """The checkpointer's pool prepares repeated statements unless told not to (PgBouncer)."""
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from psycopg import pq
 
 from checkpoints.open import PREPARE_AFTER, PoolLimits, open_checkpointer
 
@@ -40,3 +42,22 @@ async def test_prepared_statements_can_be_turned_off_for_pgbouncer(
     postgres_url: str, tmp_path: Path
 ) -> None:
     assert await prepared_after_repeats(postgres_url, tmp_path, prepared=False) == 0
+
+
+async def test_a_connection_given_back_in_pipeline_mode_is_not_handed_out_again(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A saver's pipelined write cancelled midway can give its connection back in pipeline
+    mode, idle by its transaction status: the next statement on it returned no rows (a run
+    insertion read `rows[0]` of nothing: a 500)."""
+    async with open_checkpointer(
+        postgres_url=postgres_url,
+        sqlite_path=tmp_path / "unused.sqlite",
+        limits=PoolLimits(max_size=1),
+    ) as store:
+        async with store.pool.connection() as connection:
+            connection.pgconn.enter_pipeline_mode()
+        async with store.pool.connection(timeout=5) as connection:
+            assert connection.pgconn.pipeline_status == pq.PipelineStatus.OFF
+            cursor = await asyncio.wait_for(connection.execute("SELECT 1 AS one"), timeout=5)
+            assert await cursor.fetchall() == [{"one": 1}]
