@@ -73,9 +73,9 @@ class StorableText:
         body, more = await _read_body(receive)
         found = _unstorable(body)
         if found is not None:
-            await _refuse(scope, _replay(b"", more, receive), send, *found)
+            await _refuse(scope, replay_body(b"", more, receive), send, *found)
             return
-        await self.app(scope, _replay(body, more, receive), send)
+        await self.app(scope, replay_body(body, more, receive), send)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
@@ -90,7 +90,8 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
             return b"".join(chunks), False
 
 
-def _replay(body: bytes, disconnected: bool, receive: Receive) -> Receive:
+def replay_body(body: bytes, disconnected: bool, receive: Receive) -> Receive:
+    """Return a `receive` that gives `body` (already read) once, then the client's own."""
     sent = False
 
     async def replay() -> Message:

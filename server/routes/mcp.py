@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from server.deps import get_identity, resources_of
 from server.doors.mcp_http import method_not_allowed, unknown_method, unsupported_media
+from server.guards.text import replay_body
 
 router = APIRouter(tags=["mcp"], dependencies=[Depends(get_identity)])
 
@@ -29,16 +30,9 @@ class McpAnswer(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Hand the request to the session manager, its body (read by the route) replayed."""
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()  # the client going away, for the SDK to see
-            replayed = True
-            return {"type": "http.request", "body": self.request_body, "more_body": False}
-
-        await self.manager.handle_request(scope, replay, send)
+        await self.manager.handle_request(
+            scope, replay_body(self.request_body, False, receive), send
+        )
 
 
 @router.post("/mcp", include_in_schema=False)
