@@ -32,7 +32,7 @@ from server.guards.runs import RunLimits, RunTimedOut
 from server.observability.runs import RunTelemetry
 from server.run_policy import CALLER_SETTINGS
 from server.runs.events import RunEvents
-from server.runs.local import LocalRun, RunEnded, SurfaceBody
+from server.runs.local import LocalRun, RunEnded, SurfaceBody, marked
 from server.runs.records import ThreadBusy
 from server.runs.service import NotFound, RunsService
 from tools.files import PathRefused
@@ -123,8 +123,9 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
         """Run the graph to the end, as a run of the run service, and return its output."""
         graph, run_config, context = self._prepared(config)
 
-        async def body(events: RunEvents) -> AsyncIterator[Any]:
-            yield await graph.ainvoke(input, run_config, context=context, **kwargs)
+        async def body(events: RunEvents, marks: dict[str, Any]) -> AsyncIterator[Any]:
+            config = marked(run_config, marks)
+            yield await graph.ainvoke(input, config, context=context, **kwargs)
 
         async with _answered(self.limits):
             local = await self._start(input, run_config, context, body, streaming=False)
@@ -142,8 +143,8 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
         graph, run_config, context = self._prepared(config)
         limits = self.limits
 
-        async def body(events: RunEvents) -> AsyncIterator[Any]:
-            stream = graph.astream(input, run_config, context=context, **kwargs)
+        async def body(events: RunEvents, marks: dict[str, Any]) -> AsyncIterator[Any]:
+            stream = graph.astream(input, marked(run_config, marks), context=context, **kwargs)
             async for chunk in limits.bounded(stream):
                 yield chunk
 

@@ -15,6 +15,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
+from server.models.prompt_fit import fit_prompt, prompt_budget
+
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
@@ -71,7 +73,7 @@ class LlamaCppChatModel(BaseChatModel):
     ) -> ChatResult:
         with self.lock:
             result = self.llama.create_chat_completion(
-                messages=to_chat_messages(messages),
+                messages=self._fitted(messages),
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
                 repeat_penalty=self.repeat_penalty,
@@ -149,12 +151,24 @@ class LlamaCppChatModel(BaseChatModel):
         finally:
             stopping.set()
 
+    def _fitted(self, messages: list[BaseMessage]) -> list[dict[str, str]]:
+        """The prompt, cut to leave the answer room in the model's window (`prompt_fit`)."""
+
+        def tokenize(text: str) -> list[int]:
+            return list(self.llama.tokenize(text.encode(), add_bos=False, special=False))
+
+        def detokenize(tokens: list[int]) -> str:
+            return bytes(self.llama.detokenize(tokens)).decode(errors="ignore")
+
+        budget = prompt_budget(self.llama.n_ctx(), self.max_tokens)
+        return fit_prompt(to_chat_messages(messages), tokenize, detokenize, budget)
+
     def _deltas(
         self, messages: list[BaseMessage], stop: list[str] | None, stopping: threading.Event
     ) -> Iterator[str]:
         """Yield the text pieces of one streamed completion until done or `stopping`."""
         for part in self.llama.create_chat_completion(
-            messages=to_chat_messages(messages),
+            messages=self._fitted(messages),
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             repeat_penalty=self.repeat_penalty,

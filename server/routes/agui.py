@@ -31,7 +31,7 @@ from server.projects.workflows import workflows_of
 from server.run_policy import RunRefused
 from server.runs.context import with_auth_user
 from server.runs.events import RunEvents
-from server.runs.local import LocalRun, RunEnded
+from server.runs.local import LocalRun, RunEnded, marked
 from server.runs.records import RunRecord, ThreadBusy
 from server.runs.service import NotFound, RunRejected
 
@@ -121,12 +121,12 @@ async def run_workflow(
         telemetry.config_for(workflow, cast(RunnableConfig, with_auth_user(None, identity)))
     )
 
-    async def run_body(events: RunEvents) -> AsyncIterator[BaseEvent]:
+    async def run_body(events: RunEvents, marks: dict[str, Any]) -> AsyncIterator[BaseEvent]:
         agent = OrcaAgent(
             name=workflow,
             graph=RecordedGraph(graph, events),  # type: ignore[arg-type]
             context=context,
-            config=config,
+            config=marked(config, marks),
         )
         async for event in ruled(limits.bounded(agent.run(body)), rules):
             yield event

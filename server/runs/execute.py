@@ -78,6 +78,21 @@ def command_from(payload: dict[str, Any]) -> Command[Any]:
     return Command(resume=payload.get("resume"), update=update, goto=goto or ())
 
 
+def run_marks(run: RunRecord) -> dict[str, Any]:
+    """The metadata every checkpoint of the run carries, on every surface.
+
+    `rollback` finds the checkpoints a cancelled run wrote by their `run_id`
+    (`checkpoints/rollback.py`).
+    """
+    return {
+        "run_id": run.run_id,
+        "thread_id": run.thread_id,
+        "graph_id": run.graph_id,
+        "assistant_id": run.assistant_id,
+        "run_attempt": run.attempt,
+    }
+
+
 def run_config(run: RunRecord, *, recursion_limit: int) -> RunnableConfig:
     """Build the graph config: caller's config, server's thread and run bookkeeping."""
     given: dict[str, Any] = dict(run.kwargs.get("config") or {})
@@ -90,15 +105,7 @@ def run_config(run: RunRecord, *, recursion_limit: int) -> RunnableConfig:
     if checkpoint.get("checkpoint_id"):
         configurable["checkpoint_id"] = checkpoint["checkpoint_id"]
         configurable["checkpoint_ns"] = checkpoint.get("checkpoint_ns") or ""
-    metadata = {
-        **(given.get("metadata") or {}),
-        **run.metadata,
-        "run_id": run.run_id,
-        "thread_id": run.thread_id,
-        "graph_id": run.graph_id,
-        "assistant_id": run.assistant_id,
-        "run_attempt": run.attempt,
-    }
+    metadata = {**(given.get("metadata") or {}), **run.metadata, **run_marks(run)}
     # A caller may ask for fewer steps than ORCA_RECURSION_LIMIT, never for more.
     asked = given.get("recursion_limit")
     limit = min(int(asked), recursion_limit) if isinstance(asked, int) else recursion_limit

@@ -18,16 +18,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from server.runs.events import RunEvents
-from server.runs.execute import INTERRUPT, Outcome
+from server.runs.execute import INTERRUPT, Outcome, run_marks
 from server.runs.records import RunRecord
 from server.runs.serde import jsonable
 from server.runs.wire import after_disconnect
 
-SurfaceBody = Callable[[RunEvents], AsyncIterator[Any]]
-"""What a surface runs: given the run's event log, yield its protocol's items."""
+SurfaceBody = Callable[[RunEvents, dict[str, Any]], AsyncIterator[Any]]
+"""What a surface runs: given the run's event log and its marks, yield its protocol's items.
+
+The marks (`run_marks`: the run's id, thread, graph...) go into the metadata of the config
+the surface runs the graph with (`marked`), so its checkpoints carry them as the runs API's
+do: a `rollback` cancel deletes what the run wrote, whichever surface started it.
+"""
+
+
+def marked(config: RunnableConfig, marks: dict[str, Any]) -> RunnableConfig:
+    """`config` with the run's marks added to its metadata (they win over the caller's)."""
+    return RunnableConfig(**{**config, "metadata": {**(config.get("metadata") or {}), **marks}})
 
 
 class RunEnded(Exception):
@@ -109,7 +120,7 @@ class LocalRun:
     async def execute(self, events: RunEvents) -> None:
         """Run the body in the worker's task, handing its items to the client."""
         try:
-            async for item in self.body(events):
+            async for item in self.body(events, run_marks(self.run)):
                 await self._items.put(item)
         except BaseException as error:
             await self._items.put(_Finished(error))

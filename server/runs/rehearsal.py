@@ -189,9 +189,12 @@ async def rehearse_run_start(
         # What the run's loop stores (`_loop._first`): `(task_id, channel, value)`, all under
         # LangGraph's null task, whose writes every read applies as the checkpoint's own.
         mapped = list(map_command(Command(update=command.update))) if command else []
-        saved = await saver.aget_tuple(config) if mapped else None
-        if saved is None:
-            return  # nothing to apply, or a new thread (the update is its first input)
+        if not mapped:
+            return
+        saved = await saver.aget_tuple(config)
+        if saved is None:  # no checkpoint yet: the update meets the graph's empty channels
+            saved = await saver.aget_tuple(await copy.aupdate_state(config, None))
+            assert saved is not None, "the rehearsal's own checkpoint is in memory"
         writes = [(channel, value) for _, channel, value in mapped]
         await saver.aput_writes(saved.config, writes, mapped[0][0])
         await copy.aget_state(saved.config if _names_checkpoint(config) else _head(config))

@@ -275,7 +275,7 @@ class RunsService(AssistantLookup):
         kwargs = run.kwargs
         hot = start_now and not body.after_seconds and self.workers.can_start_now
         busy = False
-        rehearsed = thread_id is not None and asks_of_the_state(kwargs)
+        rehearsed = asks_of_the_state(kwargs)
         if hot and thread_id is not None and filters is None and not rehearsed:
             # The hot path: one statement checks that the thread is the caller's and inserts
             # the run already claimed by this process, if the thread runs nothing. Any
@@ -287,6 +287,8 @@ class RunsService(AssistantLookup):
             except ThreadBusy:
                 busy = True
         if thread_id is None:
+            if rehearsed:  # on the empty state its temporary thread will start from
+                await rehearse_start(self.graphs[run.graph_id], run)
             thread = await self.create_thread(identity, None, {}, "raise")
             kwargs["temporary"] = body.on_completion == "delete"
         else:
@@ -301,7 +303,7 @@ class RunsService(AssistantLookup):
             except ThreadExists:  # another identity's: not found, as on every surface
                 raise NotFound(f"no thread {thread_id!r}") from None
         run.thread_id = thread.thread_id
-        if rehearsed:  # the thread is the caller's: what its checkpoints hold may show
+        if rehearsed and thread_id is not None:  # the caller's: its checkpoints may show
             await rehearse_start(self.graphs[run.graph_id], run)
         strategy = body.multitask_strategy
         try:

@@ -11,6 +11,7 @@ applies it, and every later read and run applied it again and failed.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,9 @@ def asks_of_the_state(kwargs: dict[str, Any]) -> bool:
 async def rehearse_start(graph: Graph, run: RunRecord) -> None:
     """Refuse the run if its checkpoint is unknown (404) or its update cannot apply (422).
 
-    Call only for a thread the run's owner was shown to own.
+    Call only for a thread the run's owner was shown to own, or for a stateless run before
+    its thread exists (no `thread_id` yet: rehearsed on an empty thread).
     """
-    config = thread_config(run.thread_id, run.kwargs.get("checkpoint"))
+    thread_id = run.thread_id or f"rehearsal-{uuid.uuid4()}"
+    config = thread_config(thread_id, run.kwargs.get("checkpoint"))
     await rehearse_run_start(graph, config, command_of(run.kwargs))

@@ -122,3 +122,31 @@ async def test_a_client_that_leaves_the_stream_cancels_its_run(
     assert (await the_run(http, thread_id))["cancel_reason"] == "interrupt"
     assert (await http.get(f"/threads/{thread_id}")).json()["status"] == "idle"
     await eventually(lambda: not model.waiting, timeout_s=QUICKLY_S)  # the graph stopped too
+
+
+@pytest.mark.parametrize(
+    "opened",
+    [agui_request, langserve_request("stream"), langserve_request("invoke")],
+    ids=["agui", "langserve stream", "langserve invoke"],
+)
+async def test_a_rollback_deletes_the_checkpoints_of_a_surfaces_run(
+    http: httpx.AsyncClient, model: GatedChatModel, opened: Any
+) -> None:
+    """A run started from AG-UI or LangServe and cancelled with `rollback` leaves nothing,
+    as a runs API run does: its checkpoints carry its `run_id`. They carried none, so
+    the run record went and the checkpoints it wrote stayed on the thread."""
+    thread_id = f"t-{uuid.uuid4().hex[:8]}"
+    sent = asyncio.ensure_future(http.send(opened(http, thread_id), stream=True))
+    await eventually(lambda: bool(model.waiting))
+    run_id = (await the_run(http, thread_id))["run_id"]
+    history = f"/threads/{thread_id}/history"
+    written = (await http.post(history, json={"limit": 50})).json()
+    assert written
+    assert {state["metadata"].get("run_id") for state in written} == {run_id}
+    cancel = f"/threads/{thread_id}/runs/{run_id}/cancel"
+    response = await http.post(cancel, params={"action": "rollback", "wait": "true"})
+    assert response.status_code < 300, response.text
+    await (await sent).aclose()
+    assert (await http.get(f"/threads/{thread_id}/runs")).json() == []
+    assert (await http.post(history, json={"limit": 50})).json() == []
+    assert (await http.get(f"/threads/{thread_id}")).json()["status"] == "idle"

@@ -262,3 +262,35 @@ async def test_cancelling_a_queued_run_frees_a_thread_whose_state_cannot_be_read
     assert cancelled.status_code < 300, cancelled.text
     assert (await client.get(f"/threads/t/runs/{run_id}")).json()["status"] == "interrupted"
     assert (await client.get("/threads/t")).json()["status"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("more", "status"),
+    [({"command": {"update": {"trace": "x"}}}, 422), ({"checkpoint_id": "nonexist"}, 404)],
+)
+async def test_a_stateless_run_that_cannot_start_as_asked_is_refused_and_leaves_no_thread(
+    client: httpx.AsyncClient, more: dict[str, Any], status: int
+) -> None:
+    """Rehearsed on the empty state its temporary thread would start from: the update used
+    to fail the run as it executed, and the unknown checkpoint was ignored."""
+    body = {"assistant_id": "bench", "input": {"count": 0}, **more}
+    refused = await client.post("/runs/wait", json=body)
+    assert refused.status_code == status, refused.text
+    threads = await client.post("/threads/search", json={"limit": 10})
+    assert threads.json() == []
+    accepted = {"assistant_id": "bench", "command": {"update": {"trace": ["by hand"]}}}
+    answered = await client.post("/runs/wait", json=accepted)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["trace"][0] == "by hand"
+
+
+async def test_a_bad_update_on_a_thread_never_run_is_refused_and_leaves_it_runnable(
+    client: httpx.AsyncClient,
+) -> None:
+    """A thread with no checkpoint yet: the update meets the graph's empty channels."""
+    assert (await client.post("/threads", json={"thread_id": "t"})).status_code == 200
+    bad = {"assistant_id": "bench", "command": {"update": {"trace": "x"}}}
+    refused = await client.post("/threads/t/runs/wait", json=bad)
+    assert refused.status_code == 422, refused.text
+    assert (await client.get("/threads/t/history")).json() == []
+    assert (await ran(client, "t"))["trace"] == ["first", "second"]
