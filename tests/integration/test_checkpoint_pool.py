@@ -61,3 +61,38 @@ async def test_a_connection_given_back_in_pipeline_mode_is_not_handed_out_again(
             assert connection.pgconn.pipeline_status == pq.PipelineStatus.OFF
             cursor = await asyncio.wait_for(connection.execute("SELECT 1 AS one"), timeout=5)
             assert await cursor.fetchall() == [{"one": 1}]
+
+
+async def test_checkpoint_operations_use_the_pool_at_once_not_one_after_another(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """AsyncPostgresSaver held one lock around every operation even on a pool (langgraph
+    #7259): a reader part-way through a thread's history held it, and any other run's
+    checkpoint read or write waited for it; here it waited for ever."""
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    class State(TypedDict):
+        n: int
+
+    builder: StateGraph[State] = StateGraph(State)
+    builder.add_node("step", lambda state: {"n": state["n"] + 1})
+    builder.add_edge(START, "step")
+    builder.add_edge("step", END)
+    async with open_checkpointer(
+        postgres_url=postgres_url,
+        sqlite_path=tmp_path / "unused.sqlite",
+        limits=PoolLimits(max_size=3),
+    ) as store:
+        graph = builder.compile(checkpointer=store.saver)
+        first: RunnableConfig = {"configurable": {"thread_id": "pool-a"}}
+        await graph.ainvoke({"n": 0}, first)
+        history = store.saver.alist(first)
+        assert await anext(history) is not None  # holds its connection until it is closed
+        try:
+            other: RunnableConfig = {"configurable": {"thread_id": "pool-b"}}
+            answer = await asyncio.wait_for(graph.ainvoke({"n": 5}, other), timeout=30)
+            assert answer == {"n": 6}
+        finally:
+            await history.aclose()
