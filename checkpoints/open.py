@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -18,6 +17,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from checkpoints.locks import advisory_lock
+from checkpoints.saver import OrcaPostgresSaver
 
 
 @dataclass(frozen=True)
@@ -141,23 +141,6 @@ class RecentlyUsed:
         await AsyncConnectionPool.check_connection(connection)
 
 
-def pooled_saver(pool: AsyncConnectionPool[Any], serde: JsonPlusSerializer) -> Any:
-    """LangGraph's `AsyncPostgresSaver` on `pool`, its operations no longer one at a time.
-
-    The saver holds one process-wide `asyncio.Lock` around every operation (`_cursor`),
-    even when it draws its connections from a pool (langgraph#7259, open): every checkpoint
-    read and write of every run waited for the one before, a round trip each, and a pool
-    of ten connections served the checkpoints through one. A connection from the pool is
-    its holder's alone, so the lock has nothing to protect there but the pool's size: it is
-    a semaphore of that size (what the issue's discussion settled on until the fix lands).
-    """
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-
-    saver = AsyncPostgresSaver(pool, serde=serde)
-    saver.lock = asyncio.Semaphore(pool.max_size)  # type: ignore[assignment]
-    return saver
-
-
 @asynccontextmanager
 async def _open_postgres(
     url: str, limits: PoolLimits, serde: JsonPlusSerializer
@@ -194,7 +177,7 @@ async def _open_postgres(
     )
     await pool.open(wait=True, timeout=10)
     try:
-        saver = pooled_saver(pool, serde)
+        saver = OrcaPostgresSaver(pool, serde=serde)
         # Several processes (`orca serve --workers N`, `orca worker`) may start on one fresh
         # database at once: LangGraph's migrations are not safe to run concurrently. The
         # lock is held on a connection of its own: `setup()` takes one from the pool, which
