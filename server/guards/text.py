@@ -11,10 +11,11 @@ filter, a run input, a state update or a config used to reach a store and come b
 needs its own check. `/v1/embeddings` is exempt: its texts are hashed, never stored, and
 OpenAI embeds them.
 
-The body is scanned for what can produce such a value (the escapes `\\u0000` and
-`\\ud800`-`\\udfff`, the words `NaN` and `Infinity`, 19 digits in a row, a three-digit
-exponent); only a body that holds one is parsed, to tell a real one from the same bytes
-inside a string, so ordinary requests pay one byte search. A body with more brackets than
+The body (of a POST, PUT, PATCH or DELETE) is scanned for what can produce such a value
+(the escapes `\\u0000` and `\\ud800`-`\\udfff`, a surrogate's raw bytes, the words `NaN`
+and `Infinity`, 19 digits in a row, a three-digit exponent); only a body that holds one is
+parsed, to tell a real one from the same bytes inside a string, so ordinary requests pay
+a few byte searches. A body with more brackets than
 the nesting allowed is measured (`_nested_too_deep`).
 """
 
@@ -42,6 +43,9 @@ OPENAI_PREFIX = "/v1/"
 EXEMPT_PATHS = frozenset({"/v1/embeddings"})
 ESCAPES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 """JSON escapes that may decode to U+0000 or to a lone surrogate."""
+RAW_SURROGATES = re.compile(rb"\xed[\xa0-\xbf]")
+"""A lone surrogate written as bytes, not escaped: not UTF-8, yet Python's JSON parser
+reads it (it decodes bodies with `surrogatepass`), and a store or orjson then fails on it."""
 NON_FINITE = (b"NaN", b"Infinity")
 DIGITS_AS_ZERO = bytes.maketrans(b"123456789E", b"000000000e")
 """Every digit becomes `0` (and `E` `e`), so number shapes are found by plain byte search:
@@ -67,7 +71,7 @@ class StorableText:
             where = ("path",) if "\x00" in path else ("query",)
             await _refuse(scope, receive, send, where, NUL_MESSAGE)
             return
-        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+        if scope.get("method") not in ("POST", "PUT", "PATCH", "DELETE"):
             await self.app(scope, receive, send)
             return
         body, more = await _read_body(receive)
@@ -125,7 +129,9 @@ def _unstorable(body: bytes) -> tuple[tuple[Any, ...], str] | None:
 
 def _suspect(body: bytes) -> bool:
     """Whether the body may hold a value no store can write (then it is parsed to tell)."""
-    if ESCAPES.search(body) or any(word in body for word in NON_FINITE):
+    if ESCAPES.search(body) or (b"\xed" in body and RAW_SURROGATES.search(body)):
+        return True
+    if any(word in body for word in NON_FINITE):
         return True
     shape = body.translate(DIGITS_AS_ZERO)
     return any(number in shape for number in LARGE_NUMBERS)
@@ -156,7 +162,8 @@ def _as_utf8(body: bytes) -> bytes:
     if encoding in ("utf-8", "utf-8-sig"):
         return body
     try:
-        return body.decode(encoding).encode("utf-8", "surrogatepass")
+        # `surrogatepass` both ways, as the parser decodes: a lone surrogate stays visible
+        return body.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
     except UnicodeError:
         return body  # not text in that encoding either: the route refuses it
 
