@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import openai
 import pytest
@@ -114,3 +115,19 @@ async def test_a_batch_is_split_over_the_cores_and_comes_back_in_order() -> None
     alone = model.encode(texts, normalize_embeddings=True)
     assert np.allclose(embedded.vectors, alone, atol=1e-5)  # row i is still texts[i]
     assert embedded.tokens == [len(model.tokenizer(text)["input_ids"]) for text in texts]
+
+
+def test_a_question_longer_than_minilm_reads_is_searched_by_its_beginning(
+    served: Served,
+) -> None:
+    """A 1,300-character question is past MiniLM's 256 tokens: its search failed the run
+    with the gateway's `context_length_exceeded` on every surface."""
+    question = "Who led the Project Falcon crane retrofit, and when was it done? " * 20
+    response = httpx.post(
+        f"{served.url}/workflows/rag/invoke", json={"input": {"question": question}}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["output"]["answer"]
+    too_long = served.client.embeddings.create  # the gateway itself still refuses it
+    with pytest.raises(openai.BadRequestError, match="context length"):
+        too_long(model="embed-01", input=[question])
