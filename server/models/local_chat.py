@@ -102,12 +102,16 @@ class LlamaCppChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        produced = False
         with self.lock:
             for delta in self._deltas(messages, stop, threading.Event()):
+                produced = True
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
                 if run_manager is not None:
                     run_manager.on_llm_new_token(delta, chunk=chunk)
                 yield chunk
+        if not produced:  # an empty answer is an answer ("No generations found" else)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=""))
 
     async def _astream(
         self,
@@ -139,15 +143,19 @@ class LlamaCppChatModel(BaseChatModel):
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
         worker = loop.run_in_executor(None, generate)
+        produced = False
         try:
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
+                produced = True
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=item))
                 if run_manager is not None:
                     await run_manager.on_llm_new_token(item, chunk=chunk)
                 yield chunk
             await worker
+            if not produced:  # an empty answer is an answer ("No generations found" else)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=""))
         finally:
             stopping.set()
 

@@ -88,3 +88,22 @@ async def test_smollm2_answers_a_thread_longer_than_its_window(
     assert str(answer.content).strip()
     streamed = [chunk.content async for chunk in smollm2.astream(messages)]
     assert "".join(str(piece) for piece in streamed).strip()
+
+
+async def test_smollm2_streams_an_empty_answer_as_an_answer(smollm2: LlamaCppChatModel) -> None:
+    """A generation that yields no text (here: every character a stop) was LangChain's
+    "No generations found in stream." and failed an AG-UI run."""
+    from langchain_core.messages import HumanMessage
+
+    every_character = [chr(code) for code in range(32, 127)] + ["\n"]
+    chunks = [
+        chunk async for chunk in smollm2.astream([HumanMessage("Hi")], stop=every_character)
+    ]
+    assert "".join(str(chunk.content) for chunk in chunks) == ""
+    events = [
+        event["event"]
+        async for event in smollm2.astream_events(
+            [HumanMessage("Hi")], stop=every_character, version="v2"
+        )
+    ]
+    assert events[-1] == "on_chat_model_end"
