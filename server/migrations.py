@@ -168,6 +168,17 @@ MIGRATIONS.append(
     CREATE INDEX orca_crons_due ON orca_crons (next_run_date) WHERE enabled
     """
 )
+MIGRATIONS.append(
+    # 8: when a thread's status or values last changed (langgraph-api's `state_updated_at`,
+    # a `threads.search` sort key); a metadata PATCH or a run starting moves only
+    # `updated_at`. Existing threads start from `updated_at`, the nearest thing they have.
+    """
+    ALTER TABLE orca_threads ADD COLUMN state_updated_at timestamptz;
+    UPDATE orca_threads SET state_updated_at = updated_at;
+    ALTER TABLE orca_threads ALTER COLUMN state_updated_at SET NOT NULL,
+        ALTER COLUMN state_updated_at SET DEFAULT now()
+    """
+)
 
 LOCK_ID = 0x0C1A_0001
 """`pg_advisory_xact_lock` key that serialises migrations across processes."""

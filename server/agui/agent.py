@@ -135,6 +135,9 @@ class OrcaAgent(LangGraphAgent):
                 f"this thread waits for an answer to interrupt(s) {sorted(open_ids)}; "
                 "send resume[] before new input",
             )
+        repeated = sorted({i for i in answered if answered.count(i) > 1})
+        if repeated:  # two answers to one question: neither may silently win
+            raise ResumeRefused("DUPLICATE_RESUME", f"resume[] answers {repeated} twice")
         unknown = sorted(set(answered) - open_ids)
         if unknown:
             raise ResumeRefused("UNKNOWN_INTERRUPT", f"no open interrupt has id(s) {unknown}")

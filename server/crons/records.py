@@ -57,7 +57,8 @@ class CronRecord:
     end_time: datetime | None = None
     enabled: bool = True
     on_run_completed: str | None = None
-    """Stateless crons: `delete` the firing's thread after its run, or `keep` it."""
+    """Stateless crons: `delete` the firing's thread after its run, or `keep` it. None on a
+    new thread cron; a PATCH may set it there too (as langgraph-api), to no effect."""
     metadata: dict[str, Any] = field(default_factory=dict)
     next_run_date: datetime | None = None
     """When it fires next (UTC); None once `end_time` leaves no firing."""

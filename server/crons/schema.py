@@ -64,7 +64,7 @@ class CronPatch(Body):
     enabled: bool | None = None
     on_run_completed: Literal["delete", "keep"] | None = None
     metadata: dict[str, Any] | None = None
-    """Replaces the cron's metadata (and so what its next runs get)."""
+    """Merged key by key into the cron's metadata (and so what its next runs get)."""
     input: Any = None
     config: dict[str, Any] | None = None
     context: dict[str, Any] | None = None

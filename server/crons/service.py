@@ -123,13 +123,16 @@ class CronsService:
         value = patch.model_dump(include=sent)
         cron = await self._own(identity, cron_id, "update", value)
         if "metadata" in sent and patch.metadata is not None:  # as the project's rule left it
-            patch.metadata = dict(value.get("metadata") or {})
+            # Merged key by key into the stored metadata, as langgraph-api's `Crons.update`.
+            patch.metadata = {**cron.metadata, **dict(value.get("metadata") or {})}
         changed = replace(cron, payload={**cron.payload, **patch.run_fields()})
         for name in ("schedule", "timezone", "end_time", "enabled", "metadata"):
             value = getattr(patch, name)
             if name in sent and (value is not None or name in ("timezone", "end_time")):
                 setattr(changed, name, value)
-        if "on_run_completed" in sent and patch.on_run_completed and cron.thread_id is None:
+        if "on_run_completed" in sent and patch.on_run_completed:
+            # Stored on a thread cron too, as langgraph-api does (its creation ignores the
+            # field); a thread cron's firings run on its thread whatever it says.
             changed.on_run_completed = patch.on_run_completed
         try:
             body = RunCreate.model_validate({"assistant_id": cron.assistant_id, **changed.payload})

@@ -11,15 +11,31 @@ from starlette.middleware.cors import CORSMiddleware
 
 from server.settings import Settings
 
-REQUEST_HEADERS = ["Content-Type", "Authorization", "X-API-Key", "X-Request-ID", "Last-Event-ID"]
-"""What AG-UI clients (`@ag-ui/client`'s `HttpAgent`) and API-key callers send, and
-`Last-Event-ID`, with which `useStream` re-attaches to a run's stream after a reload."""
+REQUEST_HEADERS = [
+    "Content-Type",
+    "Authorization",
+    "X-API-Key",
+    "X-Request-ID",
+    "Last-Event-ID",
+    "Prefer",
+]
+"""What AG-UI clients (`@ag-ui/client`'s `HttpAgent`) and API-key callers send,
+`Last-Event-ID`, with which `useStream` re-attaches to a run's stream after a reload, and
+`Prefer: return=minimal` (a thread update that wants no body back)."""
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 """Every method the API serves: a page deletes threads, patches them and puts store items
 too (with only GET and POST, their preflights were refused)."""
-EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Content-Location", "Location"]
+EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "Content-Location",
+    "Location",
+    "X-Pagination-Total",
+    "X-Pagination-Next",
+]
 """What a page may read from answers: the id to quote in a report, the wait after 429/503,
-and where a run is (`@langchain/langgraph-sdk` reads the run id from `Content-Location`)."""
+where a run is (`@langchain/langgraph-sdk` reads the run id from `Content-Location`), and a
+search's paging (the SDK's `search(..., response_format="object")` reads `next` there)."""
 
 
 def add_cors(app: FastAPI, settings: Settings) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from server.crons.records import CronRecord
 from server.crons.schema import CronCount, CronCreate, CronPatch, CronSearch
@@ -83,7 +83,12 @@ async def get_cron(cron_id: str, crons: CronsDep, identity: IdentityDep) -> Resp
 async def update_cron(
     cron_id: str, body: CronPatch, crons: CronsDep, identity: IdentityDep
 ) -> Response:
-    """Change the fields sent (`end_time: null` clears the end time)."""
+    """Change the fields sent (`end_time: null` clears the end time); `{}` is 400.
+
+    langgraph-api refuses an empty body with 400 `Request body cannot be empty`.
+    """
+    if not body.model_fields_set:
+        raise HTTPException(400, "Request body cannot be empty: send the fields to change")
     return _answer(await crons.update(identity, cron_id, body))
 
 

@@ -17,8 +17,10 @@ from server.auth.identity import Identity
 from server.deps import IdentityDep, SettingsDep, get_identity, resources_of
 from server.run_policy import MAX_BATCH_RUNS
 from server.runs.authorized import runs_to_cancel
-from server.runs.records import ACTIVE, FINAL, RunRecord
-from server.runs.schema import MAX_OFFSET, RunCreate, RunsCancel
+from server.runs.cancel_targets import STATUS_ALONE, still_active
+from server.runs.join_answer import join_answer
+from server.runs.records import ACTIVE, RunRecord
+from server.runs.schema import MAX_OFFSET, RunCreate, RunField, RunsCancel
 from server.runs.service import RunsService
 from server.runs.wire import (
     json_response,
@@ -102,7 +104,7 @@ async def wait_result_response(
     base, _ = _paths(run)
 
     async def result() -> Any:
-        return (await runs.wait(run, task)).result
+        return await join_answer(runs.store, await runs.wait(run, task))
 
     return await wait_response(
         result,
@@ -145,11 +147,16 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: str | None = None,
+    select: Annotated[list[RunField] | None, Query()] = None,
 ) -> Response:
-    """List the thread's runs, newest first."""
+    """List the thread's runs, newest first (`select`: only those fields; others are 422)."""
     await runs.thread(identity, thread_id)
     found = await runs.store.list_runs(thread_id, limit=limit, offset=offset, status=status)
-    return json_response([run.public() for run in found])
+    listed = [run.public() for run in found]
+    if select:
+        wanted = set(select)
+        listed = [{k: v for k, v in run.items() if k in wanted} for run in listed]
+    return json_response(listed)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
@@ -178,15 +185,20 @@ async def delete_run(
 async def join_run(
     thread_id: str, run_id: str, runs: RunsDep, identity: IdentityDep, settings: SettingsDep
 ) -> Response:
-    """Wait for the run to finish and answer with its final values."""
+    """Wait for the run to finish and answer with its final values (`join_answer`)."""
     run = await runs.run_of(identity, thread_id, run_id)
+    return await _joined(runs, run, settings.keepalive_s)
+
+
+async def _joined(runs: RunsService, run: RunRecord, keepalive_s: float) -> Response:
+    """Answer the run's final values once it ends, with keepalive newlines meanwhile."""
 
     async def result() -> Any:
-        return (await runs.wait(run, None)).result
+        return await join_answer(runs.store, await runs.wait(run, None))
 
-    return await wait_response(
-        result, keepalive_s=settings.keepalive_s, on_disconnect=None, headers={}
-    )
+    base, _ = _paths(run)
+    headers = {"Location": f"{base}/join", "Content-Location": base}
+    return await wait_response(result, keepalive_s=keepalive_s, on_disconnect=None, headers=headers)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream")
@@ -224,18 +236,20 @@ async def cancel_run(
     run_id: str,
     runs: RunsDep,
     identity: IdentityDep,
+    settings: SettingsDep,
     wait: bool = False,
     action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Response:
-    """Cancel the run; `action=rollback` also deletes it and the checkpoints it wrote."""
-    run = await runs.run_of(identity, thread_id, run_id, "update")
-    if run.status in FINAL:
-        return json_response(run.public(), 200)
+    """Cancel the run; `action=rollback` also deletes it and the checkpoints it wrote.
+
+    As langgraph-api: 202 with no body; with `wait=1`, once the run has stopped, what its
+    join answers. A run already final is 404 (`still_active`).
+    """
+    [run] = still_active([await runs.run_of(identity, thread_id, run_id, "update")])
     await runs.cancel(run, action)
     if not wait:
-        return json_response(run.public(), 202)
-    final = await runs.wait(run, None)
-    return json_response(final.public(), 200)
+        return Response(status_code=202)
+    return await _joined(runs, run, settings.keepalive_s)
 
 
 # Stateless and bulk -----------------------------------------------------------
@@ -284,7 +298,12 @@ async def cancel_runs(
     identity: IdentityDep,
     action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Response:
-    """Cancel runs by thread and ids, or every pending/running run of the caller."""
+    """Cancel runs by thread and ids, or every pending/running run of the caller.
+
+    404 when that finds no pending or running run (`still_active`), as langgraph-api.
+    """
+    if body.status is not None and (body.thread_id or body.run_ids):
+        return json_response({"detail": STATUS_ALONE}, 422)
     if body.status is not None:
         statuses = ACTIVE if body.status == "all" else (body.status,)
         targets = await runs_to_cancel(runs.store, identity, body.status, statuses, action)
@@ -294,7 +313,6 @@ async def cancel_runs(
         ]
     else:
         return json_response({"detail": "give thread_id with run_ids, or status"}, 422)
-    for run in targets:
-        if run.status in ACTIVE:
-            await runs.cancel(run, action)
+    for run in still_active(targets):
+        await runs.cancel(run, action)
     return Response(status_code=204)

@@ -10,13 +10,14 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from langgraph.errors import InvalidUpdateError
 from langgraph.types import StateUpdate as GraphUpdate
 
 from server.auth.identity import Identity
 from server.deps import IdentityDep, SettingsDep, get_identity
 from server.routes.runs import RunsDep
+from server.runs.as_node import check_as_node
 from server.runs.execute import command_from
 from server.runs.pruning import keep_latest
 from server.runs.records import ACTIVE, ThreadFilter, ThreadRecord
@@ -34,7 +35,14 @@ from server.runs.schema import (
     checkpoint_ref,
 )
 from server.runs.service import Graph, NotFound, RunRejected, RunsService
-from server.runs.state import get_history, get_state, thread_config, update_state
+from server.runs.state import (
+    get_history,
+    get_state,
+    thread_config,
+    thread_summary,
+    update_state,
+)
+from server.runs.thread_extract import check_extract, extracted
 from server.runs.wire import (
     json_response,
     last_event_id,
@@ -44,9 +52,6 @@ from server.runs.wire import (
 )
 
 router = APIRouter(tags=["threads"], dependencies=[Depends(get_identity)])
-
-INPUT_NODE = "__input__"
-"""The `as_node` that writes a graph's input (a thread's first checkpoint), besides its nodes."""
 
 EMPTY_STATE: dict[str, Any] = {
     "values": {},
@@ -98,7 +103,10 @@ async def create_thread(body: ThreadCreate, runs: RunsDep, identity: IdentityDep
             raise RunRejected(f"supersteps: cannot apply them: {error}") from None
         raise
     state = await get_state(graph, thread.thread_id)
-    await runs.store.set_thread_state(thread.thread_id, status="idle", values=state["values"])
+    status, interrupts = thread_summary(state)
+    await runs.store.set_thread_state(
+        thread.thread_id, status=status, values=state["values"], interrupts=interrupts
+    )
     return json_response((await runs.thread(identity, thread.thread_id)).public())
 
 
@@ -106,13 +114,11 @@ def _supersteps(
     runs: RunsService, identity: Identity, graph_id: str, graph: Graph, given: list[Superstep]
 ) -> list[list[GraphUpdate]]:
     """Check the supersteps (nodes, the caller's policy) and turn them into LangGraph's."""
-    nodes = set(graph.nodes) | {INPUT_NODE}
     steps = []
     for number, superstep in enumerate(given):
         updates = []
         for update in superstep.updates:
-            if update.as_node not in nodes:
-                raise RunRejected(f"supersteps[{number}]: no node {update.as_node!r} in this graph")
+            check_as_node(graph, update.as_node, update.values, f"supersteps[{number}]")
             runs.check_input(graph_id, update.values, identity)
             # A `Command` goes where values go: the node's writers take either, as a node's
             # own return value (LangGraph types the field as values only).
@@ -127,20 +133,37 @@ def _supersteps(
 
 @router.post("/threads/search")
 async def search_threads(body: ThreadSearch, runs: RunsDep, identity: IdentityDep) -> Response:
-    """Search your threads by metadata, values, status or ids (`select`: only those fields)."""
+    """Search your threads by metadata, values, status or ids (`select`: only those fields).
+
+    `extract` adds `extracted` to each thread (read from the whole thread, selected or
+    not). The headers are langgraph-api's: `X-Pagination-Total`, the count of the threads
+    that match (under the same ownership and authorization filters), and
+    `X-Pagination-Next`, the next page's offset, while threads remain past this page.
+    """
+    if body.extract:
+        check_extract(body.extract)
+    where = _filter(body)
     found = await runs.search_threads(
         identity,
-        _filter(body),
+        where,
         limit=body.limit,
         offset=body.offset,
         sort_by=body.sort_by,
         descending=body.sort_order == "desc",
     )
-    threads = [thread.public() for thread in found]
-    if body.select is not None:
-        wanted = set(body.select)
-        threads = [{k: v for k, v in thread.items() if k in wanted} for thread in threads]
-    return json_response(threads)
+    threads = []
+    for thread in (record.public() for record in found):
+        shown = (
+            thread if body.select is None else {k: thread[k] for k in body.select if k in thread}
+        )
+        if body.extract:
+            shown["extracted"] = extracted(thread, body.extract)
+        threads.append(shown)
+    total = await runs.count_threads(identity, where)
+    headers = {"X-Pagination-Total": str(total)}
+    if body.offset + len(found) < total:
+        headers["X-Pagination-Next"] = str(body.offset + body.limit)
+    return json_response(threads, headers=headers)
 
 
 @router.post("/threads/prune")
@@ -199,11 +222,28 @@ async def get_thread(thread_id: str, runs: RunsDep, identity: IdentityDep) -> Re
 
 @router.patch("/threads/{thread_id}")
 async def patch_thread(
-    thread_id: str, body: ThreadPatch, runs: RunsDep, identity: IdentityDep
+    thread_id: str,
+    body: ThreadPatch,
+    runs: RunsDep,
+    identity: IdentityDep,
+    prefer: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Merge metadata into the thread's."""
+    """Merge metadata into the thread's.
+
+    `Prefer: return=minimal` (RFC 7240; the SDK's `update(..., return_minimal=True)`)
+    answers 204 without the thread, as langgraph-api does (no other route of its honours
+    `Prefer`).
+    """
     thread = await runs.update_thread(identity, thread_id, body.metadata)
+    if _wants_minimal(prefer):
+        return Response(status_code=204)
     return json_response(thread.public() if thread else None)
+
+
+def _wants_minimal(prefer: str | None) -> bool:
+    """Return whether a `Prefer` header asks for `return=minimal` among its preferences."""
+    tokens = (token.split(";")[0].strip().lower() for token in (prefer or "").split(","))
+    return "return=minimal" in tokens
 
 
 @router.delete("/threads/{thread_id}", status_code=204)
@@ -326,22 +366,23 @@ async def update_thread_state(
     thread, graph = await _graph(runs, identity, thread_id, "update")
     if graph is None:
         raise RunRejected("the thread has no graph yet: run an assistant on it first")
-    if await runs.store.active_runs(thread.thread_id):
-        detail = "the thread is busy: it has a pending or running run; update it when idle"
-        return json_response({"detail": detail}, 409)  # as langgraph-api
-    if body.as_node is not None and body.as_node not in graph.nodes:
-        raise RunRejected(f"as_node: no node {body.as_node!r} in this graph")
+    check_as_node(graph, body.as_node, body.values, "as_node")
     runs.check_input(str(thread.metadata.get("graph_id")), body.values, identity)
     checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
-    written = await update_state(
-        graph, thread.thread_id, body.values, as_node=body.as_node, checkpoint=checkpoint
-    )
-    state = await get_state(graph, thread.thread_id)
-    # The values change, the status does not: an interrupted thread stays `interrupted`
-    # (langgraph-api), for the run that resumes it.
-    await runs.store.set_thread_state(
-        thread.thread_id, status=thread.status, values=state["values"]
-    )
+    async with runs.thread_locks.held(thread.thread_id):  # concurrent updates: one at a time
+        if await runs.store.active_runs(thread.thread_id):
+            detail = "the thread is busy: it has a pending or running run; update it when idle"
+            return json_response({"detail": detail}, 409)  # as langgraph-api
+        written = await update_state(
+            graph, thread.thread_id, body.values, as_node=body.as_node, checkpoint=checkpoint
+        )
+        state = await get_state(graph, thread.thread_id)
+        # The status follows the new checkpoint, as langgraph-api's: an interrupted thread
+        # stays `interrupted` (for the run that resumes it) until `__end__` ends its tasks.
+        status, interrupts = thread_summary(state)
+        await runs.store.set_thread_state(
+            thread.thread_id, status=status, values=state["values"], interrupts=interrupts
+        )
     return json_response(written)
 
 

@@ -90,7 +90,7 @@ class MemoryRunStore:
             thread.interrupts = interrupts
         if metadata:
             thread.metadata = {**thread.metadata, **metadata}
-        thread.updated_at = now()
+        thread.updated_at = thread.state_updated_at = now()
 
     async def delete_thread(self, thread_id: str, owner: str, *, keep_runs: bool = False) -> bool:
         """Delete the owner's thread with its runs and events (unless `keep_runs`)."""
@@ -104,12 +104,15 @@ class MemoryRunStore:
         return True
 
     def _matching(self, owner: str, where: ThreadFilter) -> list[ThreadRecord]:
+        def holds(document: dict[str, Any], wanted: dict[str, Any]) -> bool:
+            return all(k in document and document[k] == v for k, v in wanted.items())
+
         def matches(thread: ThreadRecord) -> bool:
             values = thread.values if isinstance(thread.values, dict) else {}
             return (
                 thread.owner == owner
-                and all(thread.metadata.get(k) == v for k, v in where.metadata.items())
-                and all(values.get(k) == v for k, v in where.values.items())
+                and holds(thread.metadata, where.metadata)
+                and holds(values, where.values)
                 and (where.status is None or thread.status == where.status)
                 and (where.ids is None or thread.thread_id in where.ids)
             )
@@ -157,7 +160,9 @@ class MemoryRunStore:
             run.status, run.worker, run.attempt = "running", claim_for, 1
             run.lease_until = now() + timedelta(seconds=lease_s)
         self.runs[run.run_id] = replace(run)
+        state_updated_at = thread.state_updated_at  # a run starting is no state change
         await self.set_thread_state(run.thread_id, status="busy", metadata=thread_metadata)
+        thread.state_updated_at = state_updated_at
 
     async def get_run(self, run_id: str, owner: str | None = None) -> RunRecord | None:
         """Return a copy of the run (callers never share the stored object)."""

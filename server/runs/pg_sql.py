@@ -14,7 +14,8 @@ ONE_RUNNING = "orca_runs_one_running_per_thread"
 """The partial unique index a second running run of a thread violates."""
 
 THREAD_COLUMNS = sql.SQL(
-    'thread_id, owner, metadata, status, "values", interrupts, created_at, updated_at'
+    'thread_id, owner, metadata, status, "values", interrupts, created_at, updated_at,'
+    " state_updated_at"
 )
 RUN_COLUMNS = sql.SQL(
     "run_id, thread_id, assistant_id, graph_id, owner, kwargs, metadata, multitask_strategy,"
@@ -27,6 +28,7 @@ SORTS = {
     "status": sql.SQL('status COLLATE "C"'),
     "created_at": sql.SQL("created_at"),
     "updated_at": sql.SQL("updated_at"),
+    "state_updated_at": sql.SQL("state_updated_at"),
 }
 """The only columns `search_threads` sorts by: caller text never reaches the SQL."""
 
@@ -82,7 +84,7 @@ FINISH_RUN = sql.SQL("""
     ), thread AS (
         UPDATE orca_threads t SET status = %(thread_status)s,
             "values" = coalesce(%(values)s, t."values"), interrupts = %(interrupts)s,
-            updated_at = now()
+            updated_at = now(), state_updated_at = now()
         FROM run WHERE %(set_thread)s AND t.thread_id = run.thread_id
     ), events AS (
         INSERT INTO orca_run_events (run_id, seq, event, data)

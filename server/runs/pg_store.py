@@ -77,17 +77,18 @@ def _where(owner: str, where: ThreadFilter) -> tuple[sql.Composable, list[Any]]:
 
     For metadata and values, containment (`@>`, which the GIN index serves) narrows the
     rows and a per-key test makes the match exact, as in the memory store: `{"a": [1]}`
-    does not match `{"a": [1, 2]}`, and a wanted None also matches a missing key.
+    does not match `{"a": [1, 2]}`. A wanted None needs the key, null (`->` of a missing
+    key is SQL NULL: no match), as `@>` and langgraph-api.
     """
     clauses: list[sql.Composable] = [sql.SQL("owner = %s")]
     params: list[Any] = [owner]
     for column, wanted in (("metadata", where.metadata), ("values", where.values)):
         name = sql.Identifier(column)
-        if present := {key: value for key, value in wanted.items() if value is not None}:
+        if wanted:
             clauses.append(sql.SQL("{} @> %s").format(name))
-            params.append(_jsonb(present))
+            params.append(_jsonb(wanted))
         for key, value in wanted.items():
-            clauses.append(sql.SQL("coalesce({} -> %s, 'null'::jsonb) = %s").format(name))
+            clauses.append(sql.SQL("{} -> %s = %s").format(name))
             params += [key, _jsonb(value)]
     if where.status is not None:
         clauses.append(sql.SQL("status = %s"))
@@ -197,7 +198,7 @@ class PostgresRunStore:
         await self._changed(
             sql.SQL("""UPDATE orca_threads SET status = %s, "values" = coalesce(%s, "values"),
             interrupts = coalesce(%s, interrupts), metadata = metadata || %s,
-            updated_at = now() WHERE thread_id = %s"""),
+            updated_at = now(), state_updated_at = now() WHERE thread_id = %s"""),
             (status, _json(values), _json(interrupts), _jsonb(metadata or {}), thread_id),
         )
 

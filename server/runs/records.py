@@ -58,6 +58,11 @@ class ThreadRecord:
     """Pending interrupts by task id, when the last run stopped on one."""
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
+    """The last change of any kind: metadata, a run starting, the state."""
+    state_updated_at: datetime = field(default_factory=now)
+    """The last change of its status or values (a run ending, a state update), not of its
+    metadata nor a run starting: langgraph-api's `state_updated_at`, what a thread list
+    sorted by latest activity wants."""
 
     def public(self) -> dict[str, Any]:
         """Return the thread as `langgraph-sdk`'s `Thread`."""
@@ -65,6 +70,7 @@ class ThreadRecord:
             "thread_id": self.thread_id,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "state_updated_at": self.state_updated_at.isoformat(),
             "metadata": self.metadata,
             "status": self.status,
             "values": self.values,
@@ -93,7 +99,8 @@ class RunRecord:
     not_before: datetime = field(default_factory=now)
     """`after_seconds`: no worker claims the run before this."""
     result: Any = None
-    """What `/wait` and `/join` answer: the final values, `__interrupt__` or `__error__`."""
+    """What `/wait` and `/join` answer: the final values, `__interrupt__` or `__error__`;
+    None for a cancelled run (they answer its thread's values: `join_answer.py`)."""
     cancel_reason: str | None = None
     """The cancel action (`interrupt`, `rollback`) of a cancelled run."""
     created_at: datetime = field(default_factory=now)
@@ -175,8 +182,11 @@ class ThreadFilter:
     """What `/threads/search` and `/threads/count` match on (all given parts must match)."""
 
     metadata: dict[str, Any] = field(default_factory=dict)
-    """Top-level keys whose values must be equal (JSON containment)."""
+    """Top-level keys the thread must have, each with an equal value (a None wants the key
+    present with a null value, as PostgreSQL's `@>` and langgraph-api: a missing key is
+    no match)."""
     values: dict[str, Any] = field(default_factory=dict)
+    """The same test on the thread's values."""
     status: ThreadStatus | None = None
     ids: list[str] | None = None
 

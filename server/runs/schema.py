@@ -23,6 +23,10 @@ StreamMode = Literal[
     "checkpoints",
 ]
 ALL_MODES: list[str] = list(StreamMode.__args__)  # type: ignore[attr-defined]
+MAX_SUPERSTEP_UPDATES = 100
+"""A thread's history built in one request: each superstep stores its checkpoint with the
+whole state so far, so the work grows with the square of the steps (2,000 one-message
+steps, a 336 KB body, took 103 s and stored 502 MB)."""
 MAX_OFFSET = 100_000
 """Most items any page may skip (threads, runs, assistants, crons, the store). Past it a
 caller should narrow the search instead; without it an offset past PostgreSQL's `bigint`
@@ -121,13 +125,26 @@ class ThreadCreate(Body):
     if_exists: Literal["raise", "do_nothing"] = "raise"
     supersteps: list[Superstep] | None = None
     """Build the new thread's history: each superstep is one checkpoint, in order (the
-    graph is the one named by `metadata.graph_id`)."""
+    graph is the one named by `metadata.graph_id`); at most `MAX_SUPERSTEP_UPDATES`
+    updates in all."""
+
+    @field_validator("supersteps")
+    @classmethod
+    def _bounded(cls, supersteps: list[Superstep] | None) -> list[Superstep] | None:
+        updates = sum(len(step.updates) for step in supersteps or [])
+        if updates > MAX_SUPERSTEP_UPDATES:
+            raise ValueError(
+                f"supersteps hold {updates} updates; at most {MAX_SUPERSTEP_UPDATES} "
+                "(build a longer history in several requests)"
+            )
+        return supersteps
 
 
 class ThreadPrune(Body):
     """`POST /threads/prune`."""
 
-    thread_ids: list[str] = Field(min_length=1, max_length=1000)
+    thread_ids: list[str] = Field(max_length=1000)
+    """An empty list prunes nothing (`pruned_count: 0`), as langgraph-api."""
     strategy: Literal["delete", "keep_latest"] = "delete"
 
 
@@ -141,6 +158,7 @@ ThreadField = Literal[
     "thread_id",
     "created_at",
     "updated_at",
+    "state_updated_at",
     "metadata",
     "config",
     "context",
@@ -161,10 +179,15 @@ class ThreadSearch(Body):
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
     offset: Offset = 0
-    sort_by: Literal["thread_id", "status", "created_at", "updated_at"] = "created_at"
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] = (
+        "created_at"
+    )
     sort_order: Literal["asc", "desc"] = "desc"
     select: list[ThreadField] | None = None
     """Only these fields of each thread (`threads/search`)."""
+    extract: dict[str, str] | None = None
+    """Alias → path (`values.messages[-1].content`): each thread found gets `extracted`,
+    the value at each path (`server/runs/thread_extract.py`)."""
 
 
 class StateUpdate(Body):
@@ -191,3 +214,23 @@ class RunsCancel(Body):
     thread_id: str | None = None
     run_ids: list[str] | None = None
     status: Literal["pending", "running", "all"] | None = None
+
+
+RunField = Literal[
+    "run_id",
+    "thread_id",
+    "assistant_id",
+    "created_at",
+    "updated_at",
+    "status",
+    "metadata",
+    "kwargs",
+    "multitask_strategy",
+    "cancel_reason",
+    "attempt",
+    "langsmith_session_name",
+]
+"""What `GET /threads/{id}/runs?select=` may name: langgraph-api's run fields, the SDK's
+`RunSelectField` (which adds `cancel_reason`) and Orca's `attempt`; any other name is a 422,
+as in langgraph-api. Orca's runs have no `langsmith_session_name`, so selecting it adds
+nothing."""

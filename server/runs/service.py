@@ -42,6 +42,7 @@ from server.runs.serde import jsonable
 from server.runs.signals import Signals
 from server.runs.starting import PreparedRun, asks_of_the_state, command_of, rehearse_start
 from server.runs.state import status_of
+from server.runs.thread_locks import ThreadLocks
 from server.runs.waiting import RunWaiter, active_check
 from server.runs.webhooks import WebhookRefused, check_webhook
 from server.runs.workers import RunWorkers
@@ -74,6 +75,7 @@ class RunsService(AssistantLookup):
     """Saved assistants (None: only the registry's system assistants)."""
     thread_deleted: list[Callable[[str, str], Awaitable[object]]] = field(default_factory=list)
     """Called with `(thread_id, owner)` as a thread is deleted (the crons on it go too)."""
+    thread_locks: ThreadLocks = field(default_factory=ThreadLocks)  # one state write at once
     _local: dict[str, LocalRun] = field(default_factory=dict)
     """Surface runs started here whose first attempt has not begun (`start_local`)."""
 

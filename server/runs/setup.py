@@ -29,6 +29,7 @@ from server.runs.sqlite_assistants import SqliteAssistants
 from server.runs.sqlite_store import SqliteRunStore
 from server.runs.state import thread_config
 from server.runs.stream_metrics import StreamBufferMetrics
+from server.runs.thread_locks import ThreadLocks
 from server.runs.webhooks import deliver
 from server.runs.workers import RunWorkers
 from server.settings import Settings
@@ -87,6 +88,7 @@ async def open_runs(
         recursion_limit=settings.recursion_limit,
         webhook_allow_private=settings.webhook_allow_private,
         telemetry=telemetry,
+        thread_locks=ThreadLocks(checkpoints.pool),  # no pool (SQLite): this process's own
     )
 
     async def before_finish(run: RunRecord) -> None:

@@ -24,6 +24,8 @@ THREAD_COLUMNS_ADDED = {
         "interrupts": "TEXT NOT NULL DEFAULT '{}'",
         # SQLite adds no column with a non-constant default: NULL reads as `created_at`.
         "updated_at": "TEXT",
+        # NULL (a row of an earlier release, an ownership claim) reads as `updated_at`.
+        "state_updated_at": "TEXT",
     }
 }
 """What the runs API keeps on a thread, added to `orca_threads` (a file of an earlier
@@ -62,7 +64,8 @@ index is the only uniqueness on that column)."""
 
 THREAD_COLUMNS = (
     'thread_id, owner, metadata, status, "values", interrupts, created_at,'
-    " coalesce(updated_at, created_at) AS updated_at"
+    " coalesce(updated_at, created_at) AS updated_at,"
+    " coalesce(state_updated_at, updated_at, created_at) AS state_updated_at"
 )
 RUN_COLUMNS = (
     "run_id, thread_id, assistant_id, graph_id, owner, kwargs, metadata, multitask_strategy,"
@@ -75,6 +78,7 @@ SORTS = {
     "status": "status",
     "created_at": "created_at",
     "updated_at": "coalesce(updated_at, created_at)",
+    "state_updated_at": "coalesce(state_updated_at, updated_at, created_at)",
 }
 """The only columns `search_threads` sorts by: caller text never reaches the SQL."""
 
@@ -103,7 +107,7 @@ FINISH_RUN = f"""UPDATE orca_runs SET status = ?, result = ?, cancel_reason = ?,
         AND p.status = 'pending')"""
 
 FINISH_THREAD = """UPDATE orca_threads SET status = ?, "values" = coalesce(?, "values"),
-    interrupts = ?, updated_at = ? WHERE thread_id = ?"""
+    interrupts = ?, updated_at = ?, state_updated_at = ? WHERE thread_id = ?"""
 
 REQUEUE = """UPDATE orca_runs SET
         status = CASE WHEN attempt < :max THEN 'pending' ELSE 'error' END,
@@ -142,6 +146,16 @@ def match(document: str | None, key: str, wanted: str) -> bool:
     return bool(value == loads(wanted))
 
 
+def holds(document: str | None, key: str, wanted: str) -> bool:
+    """`orca_holds(doc, key, wanted)`: whether the object has `key`, equal to `wanted` (JSON).
+
+    The threads' test (`ThreadFilter`): as `match`, but a missing key is no match even for
+    a wanted null, as PostgreSQL's `@>` and langgraph-api (`{"k": None}` wants `k` there).
+    """
+    found = loads(document)
+    return isinstance(found, dict) and key in found and bool(found[key] == loads(wanted))
+
+
 def text(value: Any) -> str:
     """Encode a value for a JSON column, as the run events are (serde.py)."""
     return dumps(value).decode()
@@ -173,6 +187,7 @@ def thread_of(row: sqlite3.Row) -> ThreadRecord:
         interrupts=loads(row["interrupts"]),
         created_at=parse_time(row["created_at"]),  # type: ignore[arg-type]
         updated_at=parse_time(row["updated_at"]),  # type: ignore[arg-type]
+        state_updated_at=parse_time(row["state_updated_at"]),  # type: ignore[arg-type]
     )
 
 
@@ -190,7 +205,7 @@ def where_sql(owner: str, where: ThreadFilter) -> tuple[str, list[Any]]:
     clauses, params = ["owner = ?"], [owner]
     for column, wanted in (("metadata", where.metadata), ("values", where.values)):
         for key, value in wanted.items():
-            clauses.append(f'orca_match("{column}", ?, ?)')
+            clauses.append(f'orca_holds("{column}", ?, ?)')
             params += [key, text(value)]
     if where.status is not None:
         clauses.append("status = ?")

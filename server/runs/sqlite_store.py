@@ -208,7 +208,7 @@ class SqliteRunStore(SqliteThreads):
                     FINISH_THREAD,
                     (
                         *(thread.status, json_or_null(thread.values), text(thread.interrupts)),
-                        *(at, held[0][0]),
+                        *(at, at, held[0][0]),
                     ),
                 )
             await _append(connection, run_id, events or [], at)

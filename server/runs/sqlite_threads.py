@@ -21,6 +21,7 @@ from server.runs.sqlite_sql import (
     SORTS,
     THREAD_COLUMNS,
     THREAD_COLUMNS_ADDED,
+    holds,
     json_or_null,
     match,
     merge,
@@ -45,6 +46,7 @@ class SqliteThreads:
         connection = self.db.connection
         await connection.create_function("orca_merge", 2, merge, deterministic=True)
         await connection.create_function("orca_match", 3, match, deterministic=True)
+        await connection.create_function("orca_holds", 3, holds, deterministic=True)
 
         async def create(connection: Connection) -> None:
             await add_missing_columns(connection, THREAD_COLUMNS_ADDED)
@@ -82,10 +84,11 @@ class SqliteThreads:
         """Create a thread, or return the owner's existing one with `do_nothing`."""
         at = stamp(now())
         created = await self._rows(
-            f"""INSERT INTO orca_threads (thread_id, owner, metadata, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?) ON CONFLICT (thread_id) DO NOTHING
+            f"""INSERT INTO orca_threads
+            (thread_id, owner, metadata, created_at, updated_at, state_updated_at)
+            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thread_id) DO NOTHING
             RETURNING {THREAD_COLUMNS}""",
-            (thread_id, owner, text(metadata), at, at),
+            (thread_id, owner, text(metadata), at, at, at),
             write=True,
         )
         if created:
@@ -123,16 +126,18 @@ class SqliteThreads:
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Record the thread's status (and values, interrupts, metadata when given)."""
+        at = stamp(now())
         await self._changed(
             """UPDATE orca_threads SET status = ?, "values" = coalesce(?, "values"),
             interrupts = coalesce(?, interrupts), metadata = orca_merge(metadata, ?),
-            updated_at = ? WHERE thread_id = ?""",
+            updated_at = ?, state_updated_at = ? WHERE thread_id = ?""",
             (
                 status,
                 json_or_null(values),
                 json_or_null(interrupts),
                 text(metadata or {}),
-                stamp(now()),
+                at,
+                at,
                 thread_id,
             ),
         )

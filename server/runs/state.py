@@ -148,6 +148,17 @@ async def update_state(
     return {"checkpoint": checkpoint_of(written)}
 
 
+def thread_summary(state: dict[str, Any]) -> tuple[ThreadStatus, dict[str, list[Any]]]:
+    """Return the status and the interrupts by task a thread shows for a state (`state_of`).
+
+    What langgraph-api records after a state update (`Threads.set_status`): `interrupted`
+    while the checkpoint has tasks left to run, else `idle`. So an update keeps an
+    interrupted thread interrupted, and `as_node="__end__"`, which ends its tasks, frees it.
+    """
+    interrupts = {task["id"]: task["interrupts"] for task in state["tasks"] if task["interrupts"]}
+    return ("interrupted" if state["next"] else "idle"), interrupts
+
+
 async def status_of(graph: Graph, thread_id: str) -> ThreadStatus:
     """Return the status the thread's latest checkpoint gives it (no run being active).
 

@@ -241,9 +241,9 @@ class RunWorkers:
             if action == "requeue":
                 await self._release(run, events)
                 return None
-            # `interrupted`, as langgraph-api says; the action stays in `cancel_reason`.
-            cancelled = {"__error__": {"error": "Cancelled", "message": action}}
-            outcome = Outcome("interrupted", cancelled, cancel_reason=action)
+            # `interrupted`, as langgraph-api says; the action stays in `cancel_reason`. No
+            # result: a cancel is no error there, and its join answers the thread's values.
+            outcome = Outcome("interrupted", None, cancel_reason=action)
             if action == "interrupt":
                 outcome.values = await self._kept_values(run)
             return await self._record(run, events, outcome, lease, cancel_reason=action)

@@ -164,7 +164,7 @@ async def test_search_matches_metadata_values_status_and_ids(store: RunStore) ->
     for name, metadata, values, status in [
         ("t1", {"team": "red", "tags": ["x"]}, {"step": 1}, "idle"),
         ("t2", {"team": "red", "tags": ["x", "y"]}, {"step": 2}, "busy"),
-        ("t3", {"team": "blue"}, [1, 2], "idle"),
+        ("t3", {"team": "blue", "note": None}, [1, 2], "idle"),
     ]:
         await store.create_thread(name, "alice", metadata, if_exists="raise")
         await store.set_thread_state(name, status=status, values=values)  # type: ignore[arg-type]
@@ -180,7 +180,13 @@ async def test_search_matches_metadata_values_status_and_ids(store: RunStore) ->
     # Top-level values are compared whole, not contained: ["x"] is not ["x", "y"].
     assert await ids(ThreadFilter(metadata={"tags": ["x"]})) == ["t1"]
     assert await ids(ThreadFilter(metadata={"team": None})) == []
-    assert await ids(ThreadFilter(metadata={"missing": None})) == ["t1", "t2", "t3"]
+    # A wanted None needs the key, null (PostgreSQL's `@>`, langgraph-api): no key, no match.
+    assert await ids(ThreadFilter(metadata={"missing": None})) == []
+    assert await ids(ThreadFilter(metadata={"note": None})) == ["t3"]
+    assert await ids(ThreadFilter(metadata={"team": "blue", "note": None})) == ["t3"]
+    assert await store.count_threads("alice", ThreadFilter(metadata={"missing": None})) == 0
+    assert await store.count_threads("alice", ThreadFilter(metadata={"note": None})) == 1
+    assert await ids(ThreadFilter(values={"step": None})) == []
     assert await ids(ThreadFilter(values={"step": 2})) == ["t2"]
     assert await ids(ThreadFilter(status="idle")) == ["t1", "t3"]
     assert await ids(ThreadFilter(ids=["t3", "theirs"])) == ["t3"]

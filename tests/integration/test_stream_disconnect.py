@@ -147,6 +147,10 @@ async def test_a_rollback_deletes_the_checkpoints_of_a_surfaces_run(
     response = await http.post(cancel, params={"action": "rollback", "wait": "true"})
     assert response.status_code < 300, response.text
     await (await sent).aclose()
-    assert (await http.get(f"/threads/{thread_id}/runs")).json() == []
-    assert (await http.post(history, json={"limit": 50})).json() == []
+
+    async def rolled_back() -> bool:  # the run record goes once its last event is written
+        runs = (await http.get(f"/threads/{thread_id}/runs")).json()
+        return runs == [] and (await http.post(history, json={"limit": 50})).json() == []
+
+    await until(rolled_back)
     assert (await http.get(f"/threads/{thread_id}")).json()["status"] == "idle"

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
+from langgraph_sdk.errors import BadRequestError, NotFoundError, UnprocessableEntityError
 
 from server.crons.schedule import firing_run_id
 from server.runs.sqlite_sql import parse_time, stamp
@@ -275,6 +275,30 @@ async def test_search_count_update_and_delete(client: LangGraphClient, server: s
         await client.crons.delete(ids[0])
     with pytest.raises(NotFoundError):
         await client.crons.update(ids[0], enabled=True)
+
+
+async def test_an_update_merges_metadata_and_an_empty_one_is_400(
+    client: LangGraphClient, server: str
+) -> None:
+    """As langgraph-api: `metadata` merges key by key (Orca replaced it), `{}` is 400, and a
+    thread cron ignores `on_run_completed` when created but keeps it when patched."""
+    thread_id = str((await client.threads.create())["thread_id"])
+    body = {"assistant_id": "echo", "schedule": YEARLY, "metadata": {"a": 1}}
+    async with httpx.AsyncClient(base_url=server, headers=client.http.client.headers) as http:
+        made = await http.post(
+            f"/threads/{thread_id}/runs/crons", json={**body, "on_run_completed": "keep"}
+        )
+    cron_id, created = made.json()["cron_id"], made.json()
+    assert (created["metadata"], created["on_run_completed"]) == ({"a": 1}, None)
+    merged = await client.crons.update(cron_id, metadata={"b": 2})
+    assert merged["metadata"] == {"a": 1, "b": 2}
+    [stored] = await client.crons.search(thread_id=thread_id)
+    assert stored["metadata"] == {"a": 1, "b": 2}
+    with pytest.raises(BadRequestError):
+        await client.crons.update(cron_id)
+    assert (await client.crons.update(cron_id, on_run_completed="keep"))["on_run_completed"] == (
+        "keep"
+    )
 
 
 async def test_bad_schedules_timezones_and_end_times_are_422(client: LangGraphClient) -> None:

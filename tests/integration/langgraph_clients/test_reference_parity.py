@@ -5,6 +5,7 @@ httpx for raw wire details), with runs in SQLite and in PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from contextlib import aclosing
 from typing import Any
@@ -15,7 +16,8 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
 from server.run_policy import MAX_BATCH_RUNS
-from tests.doubles.gated_graph import held
+from tests.doubles.gated_graph import held, waiting
+from tests.support import eventually
 from tests.support_runs import GATED_UPDATES_AND_CUSTOM, SseEvent, sse_lines, texts, user
 
 pytestmark = pytest.mark.integration
@@ -268,3 +270,83 @@ async def test_an_empty_batch_and_one_over_the_cap_are_refused(server: str) -> N
         mixed = await http.post("/runs/batch", json=[kept, {"assistant_id": "nope"}])
         assert mixed.status_code == 404, mixed.text
         assert (await http.post("/threads/count", json={})).json() == threads_before
+
+
+# Listing, joining and cancelling runs ------------------------------------------------------
+async def test_listing_runs_selects_fields_and_refuses_unknown_ones(
+    client: LangGraphClient,
+) -> None:
+    """`select` was ignored (whole runs came back) and an unknown name accepted."""
+    thread_id = await new_thread(client)
+    await client.runs.wait(thread_id, "echo", input=user("one"))
+    await client.runs.wait(thread_id, "echo", input=user("two"))
+    listed = await client.runs.list(thread_id, select=["run_id", "status"])
+    assert [set(run) for run in listed] == [{"run_id", "status"}] * 2
+    assert {run["status"] for run in listed} == {"success"}
+    with pytest.raises(UnprocessableEntityError):
+        await client.runs.list(thread_id, select=["bogus"])  # type: ignore[list-item]
+
+
+async def test_a_run_cancelled_before_it_started_joins_to_the_thread_s_values(
+    client: LangGraphClient,
+) -> None:
+    """Its join answered `null` (the SDK's `join` returned None)."""
+    thread_id = await new_thread(client)
+    before = await client.runs.wait(thread_id, "echo", input=user("one"))
+    later = await client.runs.create(thread_id, "echo", input=user("two"), after_seconds=60)
+    await client.runs.cancel(thread_id, later["run_id"])
+    assert await client.runs.join(thread_id, later["run_id"]) == before
+    assert texts(before) == ["one", "echo: one"]
+
+
+async def test_a_run_cancelled_while_running_joins_to_its_values_not_an_error(
+    client: LangGraphClient,
+) -> None:
+    """A user's cancel is no error: join, `cancel(wait=True)` and a `wait` cut short
+    answer the values the run kept. They answered `{"__error__": {"error": "Cancelled"}}`
+    while `join_stream` of the same run ended cleanly."""
+    thread_id = await new_thread(client)
+    with held() as label:
+        waited = asyncio.ensure_future(client.runs.wait(thread_id, "gated", input={"label": label}))
+        await eventually(lambda: waiting(label))
+        [run] = await client.runs.list(thread_id)
+        answered = await client.runs.cancel(thread_id, run["run_id"], wait=True)
+        kept = {"label": label, "log": [f"{label}:begin"]}
+        assert answered == kept
+        assert await waited == kept
+        assert await client.runs.join(thread_id, run["run_id"]) == kept
+    joined = client.runs.join_stream(thread_id, run["run_id"], last_event_id="-1")
+    assert "error" not in [part.event async for part in joined]
+
+
+async def test_a_rolled_back_run_joins_to_the_values_from_before_it(
+    client: LangGraphClient,
+) -> None:
+    thread_id = await new_thread(client)
+    before = await client.runs.wait(thread_id, "gated", input={"label": "kept"})
+    with held() as label:
+        run = await client.runs.create(thread_id, "gated", input={"label": label})
+        await eventually(lambda: waiting(label))
+        rolled_back = await client.runs.cancel(
+            thread_id, run["run_id"], wait=True, action="rollback"
+        )
+    assert rolled_back == before and before["log"] == ["kept:begin", "kept:done"]
+
+
+async def test_cancelling_a_finished_run_is_404_and_a_live_one_202_with_no_body(
+    client: LangGraphClient, server: str
+) -> None:
+    """Orca answered 200 with the finished run, and the run itself to a cancel."""
+    thread_id = await new_thread(client)
+    done = await client.runs.create(thread_id, "echo", input=user("one"))
+    await client.runs.join(thread_id, done["run_id"])
+    with pytest.raises(NotFoundError):
+        await client.runs.cancel(thread_id, done["run_id"])
+    with pytest.raises(NotFoundError):  # a bulk cancel that finds nothing to stop, too
+        await client.runs.cancel_many(thread_id=thread_id, run_ids=[done["run_id"]])
+    later = await client.runs.create(thread_id, "echo", input=user("two"), after_seconds=60)
+    async with httpx.AsyncClient(base_url=server, timeout=30) as http:
+        cancelled = await http.post(f"/threads/{thread_id}/runs/{later['run_id']}/cancel")
+    assert (cancelled.status_code, cancelled.content) == (202, b"")
+    with pytest.raises(UnprocessableEntityError):  # `status` cancels by status alone
+        await client.runs.cancel_many(status="all", thread_id=thread_id)

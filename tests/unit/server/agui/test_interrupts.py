@@ -100,6 +100,17 @@ async def test_the_legacy_copilotkit_resume_channel_works(client: httpx.AsyncCli
             ),
             "UNKNOWN_INTERRUPT",
         ),
+        (
+            lambda pending, history: run_input(
+                "t-bad",
+                history,
+                resume=[
+                    {"interruptId": pending["id"], "status": "resolved", "payload": answer}
+                    for answer in ({"approved": True}, {"approved": False})
+                ],
+            ),
+            "DUPLICATE_RESUME",
+        ),
     ],
 )
 async def test_a_resume_that_does_not_fit_is_a_run_error(

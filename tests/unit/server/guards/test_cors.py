@@ -40,6 +40,23 @@ async def test_a_page_may_rejoin_a_stream_with_last_event_id(settings: Settings)
     assert "last-event-id" in allowed.headers["access-control-allow-headers"].lower()
 
 
+async def test_a_page_may_page_threads_and_ask_for_a_minimal_answer(settings: Settings) -> None:
+    settings = settings.model_copy(update={"cors_origins": [APP_ORIGIN]})
+    app = create_app(settings, models=fake_models(), embedder=fake_embedder())
+    asked = {
+        "Origin": APP_ORIGIN,
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "content-type,prefer",
+    }
+    async with serving(app) as client:
+        allowed = await client.options("/threads/t", headers=asked)
+        answer = await client.get("/agui", headers={"Origin": APP_ORIGIN})
+    assert allowed.status_code == 200
+    assert "prefer" in allowed.headers["access-control-allow-headers"].lower()
+    exposed = answer.headers["access-control-expose-headers"].lower()
+    assert "x-pagination-total" in exposed and "x-pagination-next" in exposed
+
+
 async def test_a_configured_origin_may_call_and_read_the_ids_and_waits(settings: Settings) -> None:
     settings = settings.model_copy(update={"cors_origins": [APP_ORIGIN], "rate_limit": "1/hour"})
     app = create_app(settings, models=fake_models(), embedder=fake_embedder())

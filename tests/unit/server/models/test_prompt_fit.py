@@ -96,9 +96,7 @@ async def test_smollm2_streams_an_empty_answer_as_an_answer(smollm2: LlamaCppCha
     from langchain_core.messages import HumanMessage
 
     every_character = [chr(code) for code in range(32, 127)] + ["\n"]
-    chunks = [
-        chunk async for chunk in smollm2.astream([HumanMessage("Hi")], stop=every_character)
-    ]
+    chunks = [chunk async for chunk in smollm2.astream([HumanMessage("Hi")], stop=every_character)]
     assert "".join(str(chunk.content) for chunk in chunks) == ""
     events = [
         event["event"]

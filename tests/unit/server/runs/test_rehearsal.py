@@ -19,6 +19,7 @@ from server.app import create_app
 from server.runs.execute import command_from
 from server.runs.lookup import NotFound, RunRejected
 from server.runs.rehearsal import rehearse_run_start
+from server.runs.schema import MAX_SUPERSTEP_UPDATES
 from server.runs.state import Graph, thread_config
 from server.settings import Settings
 from tests.doubles.embedder import fake_embedder
@@ -195,6 +196,25 @@ async def test_supersteps_that_cannot_apply_are_422_and_leave_no_thread(
     created = await client.post("/threads", json=body)
     assert created.status_code == 200, created.text
     assert (await client.get("/threads/s2/state")).json()["values"] == {"count": 1, "trace": ["a"]}
+
+
+async def test_supersteps_past_the_limit_are_422_and_leave_no_thread(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each superstep stores the whole state so far: 2,000 of them in a 336 KB body took
+    103 s and stored 502 MB."""
+    step = {"updates": [{"as_node": "first", "values": {"trace": ["a"]}}]}
+    body: dict[str, Any] = {
+        "thread_id": "long",
+        "metadata": {"graph_id": "bench"},
+        "supersteps": [step] * (MAX_SUPERSTEP_UPDATES + 1),
+    }
+    refused = await client.post("/threads", json=body)
+    assert refused.status_code == 422, refused.text
+    assert f"at most {MAX_SUPERSTEP_UPDATES}" in refused.text
+    assert (await client.get("/threads/long")).status_code == 404
+    body["supersteps"] = [step] * MAX_SUPERSTEP_UPDATES
+    assert (await client.post("/threads", json=body)).status_code == 200
 
 
 @pytest.mark.parametrize("goto", [{"bogus": 1}, [{"node": 3}], ["first", {"input": {}}]])
