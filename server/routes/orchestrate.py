@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Response
+from pydantic import Field
 
 from server.deps import IdentityDep, SettingsDep, get_identity
 from server.routes.runs import RunsDep, create_response, stream_response, wait_result_response
@@ -27,8 +28,8 @@ class OrchestrateRequest(RunCreate):
     assistant_id: str = ""
     workflow: str
     """The workflow (assistant) to run, e.g. `agent`."""
-    thread_id: str | None = None
-    """Continue this thread; none: a temporary thread."""
+    thread_id: str | None = Field(default=None, min_length=1)
+    """Continue this thread; none: a temporary thread (an empty id is 400, as on AG-UI)."""
     mode: Literal["sync", "stream", "background"] = "sync"
     """`sync` answers the final values, `stream` sends SSE events, `background` answers
     the run at once (poll `GET /v1/orchestrate/{run_id}`)."""

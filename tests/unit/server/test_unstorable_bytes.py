@@ -67,3 +67,14 @@ async def test_a_delete_with_an_ordinary_body_still_deletes(client: httpx.AsyncC
     deleted = await client.request("DELETE", "/store/items", json=item)
     assert deleted.status_code < 300, deleted.text
     assert (await client.get("/store/items", params={"namespace": "n", "key": "k"})).json() is None
+
+
+async def test_orchestrate_refuses_an_empty_thread_id_in_the_openai_envelope(
+    client: httpx.AsyncClient,
+) -> None:
+    """An empty `thread_id` ran on a new thread of a random id, as if none were given."""
+    body = {"workflow": "rag", "input": {"question": "q"}, "thread_id": ""}
+    response = await client.post("/v1/orchestrate", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"].endswith("thread_id")
+    assert (await client.post("/threads/search", json={})).json() == []
