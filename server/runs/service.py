@@ -43,7 +43,7 @@ from server.runs.signals import Signals
 from server.runs.starting import PreparedRun, asks_of_the_state, command_of, rehearse_start
 from server.runs.state import status_of
 from server.runs.thread_locks import ThreadLocks
-from server.runs.waiting import RunWaiter, active_check
+from server.runs.waiting import RunWaiter, active_check, stopped
 from server.runs.webhooks import WebhookRefused, check_webhook
 from server.runs.workers import RunWorkers
 from server.store.runs import owned_store
@@ -159,8 +159,9 @@ class RunsService(AssistantLookup):
     async def delete_thread(self, identity: Identity, thread_id: str) -> None:
         """Delete the thread, its checkpoints, runs, stream buffers and crons (runs cancelled)."""
         thread = await self.thread(identity, thread_id, "delete")
-        for run in await self.store.active_runs(thread.thread_id):
+        for run in (active := await self.store.active_runs(thread.thread_id)):
             await self.cancel(run, "interrupt")
+        await stopped(self.wait, active)  # their last writes land before the checkpoints go
         graph = self.graph_of(thread)
         saver = graph.checkpointer if graph is not None else None
         if saver is not None and not isinstance(saver, bool):
@@ -489,8 +490,7 @@ class RunsService(AssistantLookup):
 
     async def wait(self, run: RunRecord, task: asyncio.Task[Outcome | None] | None) -> RunRecord:
         """Wait until the run is final; return its record (its `result` is the answer)."""
-        # Built per wait (a microsecond): `setup.py` gives the service its workers after
-        # construction, so a waiter made once could hold the placeholder.
+        # Built per wait (a µs): `setup.py` gives the service its workers after construction.
         return await RunWaiter(self.store, self.events, self.signals, self.workers).wait(run, task)
 
     def is_active(self, run_id: str) -> Any:

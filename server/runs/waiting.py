@@ -7,6 +7,7 @@ still queued) is followed through its stored events until the store says it is f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -27,6 +28,26 @@ def active_check(store: RunStore, run_id: str) -> Callable[[], Awaitable[bool]]:
         return run is not None and run.status in ACTIVE
 
     return is_active
+
+
+STOPPING_S = 5.0
+"""How long a thread's deletion waits for the runs it cancelled to stop."""
+
+
+async def stopped(
+    wait: Callable[[RunRecord, None], Awaitable[object]], runs: list[RunRecord]
+) -> None:
+    """Wait, at most `STOPPING_S`, for cancelled runs to end.
+
+    A cancelled run's last write (LangGraph's `__error__` for its cancelled task) landed
+    after a thread's deletion had removed its checkpoints: rows of a thread that no longer
+    existed. A run whose worker died ends only when its lease does: not waited for.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(STOPPING_S):
+            for run in runs:
+                if run.status == "running":  # a pending one wrote nothing
+                    await wait(run, None)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ reached the store and the run went on to `success`, its thread busy (409) meanwh
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from pydantic import Field
 
@@ -27,6 +29,8 @@ from tests.support import eventually, live_server
 from tests.support_runs import BACKENDS, runs_settings, until
 
 pytestmark = pytest.mark.integration
+CHECKPOINTS: dict[str, str] = {}
+"""Each server's checkpoint database: a PostgreSQL URL or a SQLite file."""
 QUICKLY_S = 3.0
 """How soon the run must be over: well before a worker's next heartbeat (60 s here)."""
 
@@ -63,6 +67,7 @@ def server(
     settings = runs_settings(data_dir, backend, run_heartbeat_s=60.0, run_lease_s=120.0)
     app = create_app(settings, models=stalled_models(model), embedder=fake_embedder())
     with live_server(app) as url:
+        CHECKPOINTS[url] = backend or str(data_dir / "checkpoints.sqlite")
         yield url
 
 
@@ -154,3 +159,47 @@ async def test_a_rollback_deletes_the_checkpoints_of_a_surfaces_run(
 
     await until(rolled_back)
     assert (await http.get(f"/threads/{thread_id}")).json()["status"] == "idle"
+
+
+def checkpoint_rows(server: str, thread_id: str) -> int:
+    """Count the rows of every checkpoint table that name the thread."""
+    where = CHECKPOINTS[server]
+    tables = (
+        ("checkpoints", "checkpoint_writes")
+        if where.startswith("postgres")
+        else ("checkpoints", "writes")
+    )
+    if where.startswith("postgres"):
+        with psycopg.connect(where) as connection:
+            return sum(
+                connection.execute(
+                    f"SELECT count(*) FROM {table} WHERE thread_id = %s",
+                    (thread_id,),  # noqa: S608
+                ).fetchone()[0]
+                for table in (*tables, "checkpoint_blobs")
+            )
+    with sqlite3.connect(where) as connection:
+        return sum(
+            connection.execute(
+                f"SELECT count(*) FROM {table} WHERE thread_id = ?",
+                (thread_id,),  # noqa: S608
+            ).fetchone()[0]
+            for table in tables
+        )
+
+
+async def test_deleting_a_thread_while_its_run_streams_leaves_no_checkpoint_rows(
+    server: str, http: httpx.AsyncClient, model: GatedChatModel
+) -> None:
+    """The cancelled run's last write (LangGraph's `__error__` for its task) landed after
+    the deletion had removed the thread's checkpoints: rows of a thread that was gone."""
+    thread_id = f"t-{uuid.uuid4().hex[:8]}"
+    response = await http.send(agui_request(http, thread_id), stream=True)
+    await eventually(lambda: bool(model.waiting))
+    assert checkpoint_rows(server, thread_id) > 0
+    deleted = await http.delete(f"/threads/{thread_id}")
+    assert deleted.status_code < 300, deleted.text
+    await response.aclose()
+    await eventually(lambda: not model.waiting, timeout_s=QUICKLY_S)
+    assert checkpoint_rows(server, thread_id) == 0
+    assert (await http.get(f"/threads/{thread_id}")).status_code == 404
