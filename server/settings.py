@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
 from server.auth.scopes import DEFAULT_SCOPES, parse_scopes
+from server.runs.thread_ttl_config import ThreadTTLConfig
 from server.store.config import StoreIndex, StoreTTL
 
 Profile = Literal["development", "testing", "production"]
@@ -115,7 +116,9 @@ class Settings(BaseSettings):
     chat_ollama_model: str = "llama3.2"
     """Chat model name when the chat provider is `ollama`."""
     chat_context_tokens: int = Field(default=2048, ge=256)
-    """Context window of the in-process chat model."""
+    """Context window of the in-process chat model. A longer prompt is cut to fit, leaving
+    the answer room: earlier turns go first (oldest first), then the end of the retrieved
+    passages, then the end of the last message; the thread's messages are kept whole."""
     chat_max_tokens: int = Field(default=160, ge=1)
     """Longest answer, in tokens."""
     embedding_provider: EmbeddingProvider = "local"
@@ -305,6 +308,10 @@ class Settings(BaseSettings):
     store_ttl: StoreTTL = Field(default_factory=StoreTTL)
     """Store item expiry (`langgraph.json` `store.ttl`), JSON: `default_ttl` (minutes),
     `refresh_on_read`, `sweep_interval_minutes`."""
+    thread_ttl: ThreadTTLConfig = Field(default_factory=ThreadTTLConfig)
+    """Thread expiry (`langgraph.json` `checkpointer.ttl`), JSON: `default_ttl` (minutes,
+    for threads created without a `ttl`), `strategy` (`delete` or `keep_latest`),
+    `sweep_interval_minutes`, `sweep_limit` (threads per sweep)."""
     store_max_value_bytes: int = Field(default=2**20, ge=1024)
     """Largest store item value, as JSON; a bigger one is refused with 413."""
     graphs: dict[str, str] = Field(default_factory=dict)
