@@ -6,7 +6,7 @@ from fastapi import Depends, FastAPI
 
 from server.deps import get_identity
 from server.embeddings.factory import open_embedder
-from server.errors import add_error_handlers
+from server.errors import AnsweredErrors, add_error_handlers
 from server.guards.admission import Guards, LimitKey
 from server.guards.body import BodySizeLimit
 from server.guards.clients import ClientAddress, IdentityOrAddress
@@ -114,6 +114,8 @@ def create_app(
         limit=settings.max_body_bytes,
         openai_limit=settings.embedding_max_body_bytes,
     )
+    # Inside the request observer, so the 500 it answers is counted and carries the id.
+    app.add_middleware(AnsweredErrors)
     if settings.metrics_enabled or tracer is not None:
         app.add_middleware(
             RequestObserver,

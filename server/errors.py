@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from qdrant_client.http.exceptions import ResponseHandlingException
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.embeddings.errors import ApiError
 from server.resilience.errors import UpstreamError
@@ -185,3 +186,38 @@ async def ollama_refused(request: Request, exc: Exception) -> Response:
     message = f"Ollama answered {status}: {getattr(exc, 'error', str(exc))}"
     error = ApiError(503 if status >= 500 else 502, message)
     return await api_error(request, error)
+
+
+class AnsweredErrors:
+    """ASGI middleware answering an unhandled exception with `unexpected_error`'s 500.
+
+    Starlette's `ServerErrorMiddleware` answers it too, then raises it again for the
+    server to log; uvicorn then closes the connection without a `Connection: close`, and a
+    client's next request on its pooled keep-alive connection was reset (`ECONNRESET`,
+    after a LangServe run failed upstream). Here the error is logged and answered and goes
+    no further. One raised after the response began (a stream cut short) still goes on up:
+    its connection must close.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request; answer 500 for what escaped every handler before a response."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise
+            response = await unexpected_error(Request(scope), exc)
+            await response(scope, receive, send)
