@@ -78,12 +78,8 @@ class OrcaAgent(LangGraphAgent):
         try:
             await self._check_resume(cleaned)
         except ResumeRefused as refused:
-            yield RunStartedEvent(
-                type=EventType.RUN_STARTED, thread_id=input.thread_id, run_id=input.run_id
-            )
-            yield RunErrorEvent(
-                type=EventType.RUN_ERROR, message=refused.message, code=refused.code
-            )
+            for event in refusal_events(input, refused):
+                yield event
             return
         async for event in super().run(cleaned):
             announced = getattr(event, "tool_call_id", None) in self._announced
@@ -108,13 +104,7 @@ class OrcaAgent(LangGraphAgent):
         return super()._dispatch_event(event)
 
     async def _check_resume(self, input: RunAgentInput) -> None:
-        """Refuse resumes that do not answer exactly the open interrupts.
-
-        Also refuses new input while interrupts are open (AG-UI 1.0 interrupts.mdx, rules 2-4).
-
-        Raises:
-            ResumeRefused: with a machine code for the `RUN_ERROR`.
-        """
+        """Refuse resumes that do not answer exactly the open interrupts (`check_resume`)."""
         config = {"configurable": {"thread_id": input.thread_id}}
         snapshot = await self.graph.aget_state(config)
         self._announced = {
@@ -122,32 +112,7 @@ class OrcaAgent(LangGraphAgent):
             for message in (snapshot.values or {}).get("messages", [])
             for call in getattr(message, "tool_calls", None) or []
         }
-        open_ids = {item.id for task in snapshot.tasks for item in task.interrupts}
-        legacy = (input.forwarded_props or {}).get("command", {}).get("resume")
-        answered = [entry.interrupt_id for entry in input.resume or []]
-        if not open_ids:
-            if answered or legacy is not None:
-                raise ResumeRefused("NO_PENDING_INTERRUPT", "this thread has no open interrupt")
-            return
-        if not answered and legacy is None:
-            raise ResumeRefused(
-                "INTERRUPT_PENDING",
-                f"this thread waits for an answer to interrupt(s) {sorted(open_ids)}; "
-                "send resume[] before new input",
-            )
-        repeated = sorted({i for i in answered if answered.count(i) > 1})
-        if repeated:  # two answers to one question: neither may silently win
-            raise ResumeRefused("DUPLICATE_RESUME", f"resume[] answers {repeated} twice")
-        unknown = sorted(set(answered) - open_ids)
-        if unknown:
-            raise ResumeRefused("UNKNOWN_INTERRUPT", f"no open interrupt has id(s) {unknown}")
-        if answered and set(answered) != open_ids:
-            missing = sorted(open_ids - set(answered))
-            raise ResumeRefused("PARTIAL_RESUME", f"resume[] must also answer {missing}")
-        if not answered and len(open_ids) > 1:
-            raise ResumeRefused(
-                "PARTIAL_RESUME", "several interrupts are open; answer each in resume[]"
-            )
+        check_resume(snapshot, input)
 
     def _build_command_from_agui_resume(self, entries: list[Any], **_: Any) -> Command[Any]:
         """Deliver every answer keyed by its interrupt id."""
@@ -239,3 +204,47 @@ def clean_input(input: RunAgentInput) -> RunAgentInput:
             "state": {key: value for key, value in state.items() if key in WRITABLE_STATE_KEYS},
         }
     )
+
+
+def check_resume(snapshot: Any, input: RunAgentInput) -> None:
+    """Refuse resumes that do not answer exactly the thread's open interrupts.
+
+    Also refuses new input while interrupts are open (AG-UI 1.0 interrupts.mdx, rules 2-4).
+
+    Raises:
+        ResumeRefused: with a machine code for the `RUN_ERROR`.
+    """
+    open_ids = {item.id for task in snapshot.tasks for item in task.interrupts}
+    legacy = (input.forwarded_props or {}).get("command", {}).get("resume")
+    answered = [entry.interrupt_id for entry in input.resume or []]
+    if not open_ids:
+        if answered or legacy is not None:
+            raise ResumeRefused("NO_PENDING_INTERRUPT", "this thread has no open interrupt")
+        return
+    if not answered and legacy is None:
+        raise ResumeRefused(
+            "INTERRUPT_PENDING",
+            f"this thread waits for an answer to interrupt(s) {sorted(open_ids)}; "
+            "send resume[] before new input",
+        )
+    repeated = sorted({i for i in answered if answered.count(i) > 1})
+    if repeated:  # two answers to one question: neither may silently win
+        raise ResumeRefused("DUPLICATE_RESUME", f"resume[] answers {repeated} twice")
+    unknown = sorted(set(answered) - open_ids)
+    if unknown:
+        raise ResumeRefused("UNKNOWN_INTERRUPT", f"no open interrupt has id(s) {unknown}")
+    if answered and set(answered) != open_ids:
+        missing = sorted(open_ids - set(answered))
+        raise ResumeRefused("PARTIAL_RESUME", f"resume[] must also answer {missing}")
+    if not answered and len(open_ids) > 1:
+        raise ResumeRefused(
+            "PARTIAL_RESUME", "several interrupts are open; answer each in resume[]"
+        )
+
+
+def refusal_events(input: RunAgentInput, refused: ResumeRefused) -> list[Any]:
+    """The whole stream of a refused run: `RUN_STARTED`, then `RUN_ERROR` with its code."""
+    return [
+        RunStartedEvent(type=EventType.RUN_STARTED, thread_id=input.thread_id, run_id=input.run_id),
+        RunErrorEvent(type=EventType.RUN_ERROR, message=refused.message, code=refused.code),
+    ]

@@ -21,9 +21,16 @@ from langchain_core.runnables import RunnableConfig
 from starlette.types import Receive, Scope, Send
 
 from graphs.context import Context
-from server.agui.agent import OrcaAgent
+from server.agui.agent import (
+    OrcaAgent,
+    ResumeRefused,
+    check_resume,
+    clean_input,
+    refusal_events,
+)
 from server.agui.recorded import RecordedGraph
 from server.agui.stream import RunRules, ruled, sse_frames
+from server.auth.identity import Identity
 from server.deps import IdentityDep, ResourcesDep, SettingsDep, get_identity
 from server.guards.runs import RunLimits, RunTimedOut
 from server.observability.runs import RunTelemetry
@@ -33,7 +40,7 @@ from server.runs.context import with_auth_user
 from server.runs.events import RunEvents
 from server.runs.local import LocalRun, RunEnded, marked
 from server.runs.records import RunRecord, ThreadBusy
-from server.runs.service import NotFound, RunRejected
+from server.runs.service import NotFound, RunRejected, RunsService
 
 # Every route needs the caller's credentials, the listing too: it names the same workflows
 # as `/v1/workflows`, and docs/security.md lists no AG-UI route as public.
@@ -68,6 +75,33 @@ def refuse_empty_thread_id(body: RunAgentInput) -> None:
         message = "threadId must name a thread; a new conversation needs a new id (a UUID)"
         detail = {"type": "string_too_short", "loc": ("body", "threadId"), "msg": message}
         raise RequestValidationError([{**detail, "input": body.thread_id}])
+
+
+async def refused_before_run(
+    runs: RunsService, identity: Identity, graph: Any, body: RunAgentInput
+) -> ResumeRefused | None:
+    """Refuse a resume that does not fit the thread before any run is recorded.
+
+    A refused run ran nothing, yet recorded as failed it made the thread `error` and hid
+    its open interrupts (Agent Chat UI's inbox lists `interrupted` threads). Only for a
+    thread the caller owns: another's is refused as missing when the run starts. The run
+    checks again under its claim on the thread, for a run that lands in between.
+    """
+    try:
+        await runs.thread(identity, body.thread_id, "update")
+    except NotFound:
+        return None
+    snapshot = await graph.aget_state({"configurable": {"thread_id": body.thread_id}})
+    try:
+        check_resume(snapshot, clean_input(body))
+    except ResumeRefused as refused:
+        return refused
+    return None
+
+
+async def _each(events: list[BaseEvent]) -> AsyncIterator[BaseEvent]:
+    for event in events:
+        yield event
 
 
 class AguiRunFailed(Exception):
@@ -133,6 +167,16 @@ async def run_workflow(
         if rules.outcome == "error":  # sent as RUN_ERROR; the run is recorded as failed
             raise AguiRunFailed(rules.error_message or "the run failed")
 
+    refused = await refused_before_run(runs, identity, graph, body)
+    if refused is not None:
+        return StreamingResponse(
+            sse_frames(
+                ruled(_each(refusal_events(body, refused)), RunRules(body.thread_id, body.run_id)),
+                KEEPALIVE_S,
+            ),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
+        )
     try:
         local = await runs.start_local(
             identity,

@@ -117,10 +117,17 @@ async def test_a_resume_that_does_not_fit_is_a_run_error(
     client: httpx.AsyncClient, make_body: Any, code: str
 ) -> None:
     pending, history = await ask_to_save(client, "t-bad", "pending")
+    before = (await client.get("/threads/t-bad")).json()
     refused = await stream(client, "agent", make_body(pending, history))
     assert_well_formed(refused, "t-bad")
     assert refused.events[-1]["type"] == "RUN_ERROR"
     assert refused.events[-1]["code"] == code
+    # Refused before any run: the thread keeps its status and open interrupt (it was made
+    # `error`, its interrupts hidden), and no failed run is recorded.
+    after = (await client.get("/threads/t-bad")).json()
+    assert (after["status"], after["interrupts"]) == ("interrupted", before["interrupts"])
+    runs = (await client.get("/threads/t-bad/runs")).json()
+    assert all(run["status"] != "error" for run in runs)
     resume = [{"interruptId": pending["id"], "status": "resolved", "payload": {"approved": True}}]
     assert (
         await stream(client, "agent", run_input("t-bad", history, resume=resume))
