@@ -14,6 +14,7 @@ from langchain_core.tools import BaseTool
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from graphs.agent.history import with_every_call_answered
 from graphs.agent.prompts import GROUNDED_PROMPT, SYSTEM_PROMPT
 from graphs.agent.state import AgentState
 from graphs.agent.tools import NEEDS_APPROVAL, SAVE_NOTE, backend_tools, rejected_tool, search
@@ -85,7 +86,7 @@ async def _answer(deps: GraphDeps, context: Context, state: AgentState, alias: s
         bound = model.bind_tools(tools)
     except NotImplementedError:
         return await _grounded_answer(deps, context, model, messages, alias)
-    reply = await bound.ainvoke([SystemMessage(SYSTEM_PROMPT), *messages])
+    reply = await bound.ainvoke([SystemMessage(SYSTEM_PROMPT), *with_every_call_answered(messages)])
     return {"messages": [reply], "model": alias}
 
 

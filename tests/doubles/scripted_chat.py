@@ -57,8 +57,9 @@ class ScriptedChatModel(BaseChatModel):
         return self.model_copy(update={"tool_names": names})
 
     def reply(self, messages: list[BaseMessage]) -> AIMessage:
-        """Return the scripted reply to a conversation."""
+        """Return the scripted reply to a conversation (refused as OpenAI refuses it)."""
         self.calls.append(1)
+        refuse_unpaired_tool_messages(messages)
         last = messages[-1]
         if self.fail_always:
             raise RuntimeError("the scripted model is down")
@@ -119,6 +120,30 @@ class ScriptedChatModel(BaseChatModel):
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
             yield chunk
+
+
+def refuse_unpaired_tool_messages(messages: list[BaseMessage]) -> None:
+    """Refuse what OpenAI's chat API refuses with a 400: an assistant message's tool calls
+    not each answered by the tool messages right after it, or a tool message answering no
+    call (the real servers check; a model double that did not hid a thread broken for good).
+    """
+    open_calls: set[str] = set()
+    for message in messages:
+        if isinstance(message, ToolMessage):
+            if message.tool_call_id not in open_calls:
+                raise ValueError(
+                    "Error code: 400 - messages with role 'tool' must be a response to a "
+                    "preceding message with 'tool_calls'"
+                )
+            open_calls.discard(message.tool_call_id)
+            continue
+        if open_calls:
+            raise ValueError(
+                "Error code: 400 - An assistant message with 'tool_calls' must be followed "
+                f"by tool messages responding to each 'tool_call_id': {sorted(open_calls)}"
+            )
+        if isinstance(message, AIMessage):
+            open_calls = {call["id"] for call in message.tool_calls if call["id"]}
 
 
 def _chunks(reply: AIMessage) -> Iterator[ChatGenerationChunk]:

@@ -5,8 +5,10 @@ from typing import Any
 import pytest
 from langchain_core.language_models import FakeListChatModel
 from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs.agent.graph import build_graph
+from graphs.agent.history import NOT_RUN, with_every_call_answered
 from graphs.agent.nodes import (
     LONG_THREAD_MESSAGES,
     LONG_TURN_CHARS,
@@ -16,6 +18,7 @@ from graphs.agent.nodes import (
 from graphs.context import Context
 from graphs.deps import GraphDeps
 from nodes.catalog import ModelCatalog
+from tests.doubles.scripted_chat import scripted_catalog
 from tests.support import fake_catalog
 
 
@@ -74,3 +77,30 @@ async def test_a_model_without_tool_calling_answers_from_retrieved_passages(tmp_
     assert result["sources"][0]["source"] == "kitchen.md"
     assert result["model"] == "llm-01"
     await client.close()
+
+
+@pytest.mark.parametrize(
+    "first",
+    ["note: buy milk", "frontend please"],
+    ids=["an approval left open", "a frontend call left unanswered"],
+)
+async def test_a_new_message_over_an_unanswered_call_is_answered(first: str) -> None:
+    """A new message sent while a call waits (LangServe and the runs API take it, as
+    langgraph-api does) left the call unanswered in the thread: OpenAI-compatible servers
+    refuse such a history, so every later turn failed. The model is shown it "not run"."""
+    models = scripted_catalog()
+    graph = build_graph(
+        deps=GraphDeps(models=models, knowledge_base=None), checkpointer=InMemorySaver()
+    )  # type: ignore[arg-type]
+    config: Any = {"configurable": {"thread_id": "t"}}
+    frontend = [{"name": "show_banner", "description": "Show a banner"}]
+    await graph.ainvoke(
+        {"messages": [HumanMessage(first)], "tools": frontend}, config, context=Context()
+    )
+    called = (await graph.aget_state(config)).values["messages"][-1]
+    assert called.tool_calls
+    later = await graph.ainvoke({"messages": [HumanMessage("hello")]}, config, context=Context())
+    assert later["messages"][-1].content == "Scripted answer: hello"
+    assert later["messages"][-2].content == "hello"  # the thread itself is left as it was
+    shown = with_every_call_answered(later["messages"])
+    assert [m.content for m in shown if getattr(m, "tool_call_id", None)] == [NOT_RUN]
