@@ -179,6 +179,15 @@ MIGRATIONS.append(
         ALTER COLUMN state_updated_at SET DEFAULT now()
     """
 )
+MIGRATIONS.append(
+    # 9: thread TTLs (server/runs/thread_expiry.py): what the sweeper does to a thread once
+    # `expires_at` has passed; NULL never expires. The partial index serves its search.
+    """
+    ALTER TABLE orca_threads ADD COLUMN ttl_strategy text,
+        ADD COLUMN ttl_minutes double precision, ADD COLUMN expires_at timestamptz;
+    CREATE INDEX orca_threads_expiry ON orca_threads (expires_at) WHERE expires_at IS NOT NULL
+    """
+)
 
 LOCK_ID = 0x0C1A_0001
 """`pg_advisory_xact_lock` key that serialises migrations across processes."""

@@ -181,10 +181,7 @@ def _checkpointer(value: Any, project: Project) -> None:
             "(ORCA_POSTGRES_URL) or its SQLite file; remove it"
         )
     if value.get("ttl"):
-        raise ProjectError(
-            "'checkpointer.ttl' is not supported: Orca deletes idle threads with "
-            "`orca prune --older-than 30d` run on a timer (docs/operations.md); remove it"
-        )
+        project.settings["thread_ttl"] = value["ttl"]  # ORCA_THREAD_TTL, the same keys
     serde = value.get("serde") or {}
     modules = serde.get("allowed_msgpack_modules") if isinstance(serde, dict) else None
     if isinstance(modules, list):

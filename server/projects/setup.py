@@ -16,6 +16,7 @@ log = logging.getLogger("orca.projects")
 SETTING_OF = {
     "store_index": "store.index",
     "store_ttl": "store.ttl",
+    "thread_ttl": "checkpointer.ttl",
     "auth_path": "auth.path",
     "cors_origins": "http.cors.allow_origins",
     "checkpoint_allowed_types": "checkpointer.serde.allowed_msgpack_modules",

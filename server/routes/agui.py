@@ -11,6 +11,7 @@ service: recorded in `/threads/{id}/runs`, and joinable through the runs API.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any, cast
 
 from ag_ui.core import BaseEvent, RunAgentInput
@@ -41,6 +42,7 @@ from server.runs.events import RunEvents
 from server.runs.local import LocalRun, RunEnded, marked
 from server.runs.records import RunRecord, ThreadBusy
 from server.runs.service import NotFound, RunRejected, RunsService
+from server.runs.waiting import stopped
 
 # Every route needs the caller's credentials, the listing too: it names the same workflows
 # as `/v1/workflows`, and docs/security.md lists no AG-UI route as public.
@@ -97,6 +99,21 @@ async def refused_before_run(
     except ResumeRefused as refused:
         return refused
     return None
+
+
+async def earlier_run_stopped(runs: RunsService, thread_id: str) -> bool:
+    """Wait for the thread's runs if each is being cancelled (its client left); say if so.
+
+    A client that stops a run and sends the next message at once ("stop", then "send" in
+    CopilotKit) found its thread busy for the moment the cancel takes (409). A run no one
+    asked to stop still refuses the new one.
+    """
+    active = await runs.store.active_runs(thread_id)
+    for run in active:
+        if await runs.store.cancel_requested(run.run_id) is None:
+            return False
+    await stopped(runs.wait, active)
+    return True
 
 
 async def _each(events: list[BaseEvent]) -> AsyncIterator[BaseEvent]:
@@ -177,18 +194,25 @@ async def run_workflow(
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
+    start = partial(
+        runs.start_local,
+        identity,
+        workflow,
+        body.thread_id,
+        surface="agui",
+        body=run_body,
+        shown_input={"messages": len(body.messages), "resume": bool(body.resume)},
+        context=context,
+        metadata={"agui_run_id": body.run_id},
+        streaming=True,
+    )
     try:
-        local = await runs.start_local(
-            identity,
-            workflow,
-            body.thread_id,
-            surface="agui",
-            body=run_body,
-            shown_input={"messages": len(body.messages), "resume": bool(body.resume)},
-            context=context,
-            metadata={"agui_run_id": body.run_id},
-            streaming=True,
-        )
+        try:
+            local = await start()
+        except ThreadBusy:
+            if not await earlier_run_stopped(runs, body.thread_id):
+                raise
+            local = await start()
     except NotFound:
         raise HTTPException(404, f"no thread {body.thread_id!r}") from None
     except ThreadBusy:

@@ -74,8 +74,11 @@ async def create_thread(body: ThreadCreate, runs: RunsDep, identity: IdentityDep
     step that cannot be applied is a 422 that leaves no thread (and one that fails anyway
     deletes it).
     """
+    ttl = body.ttl.expiry() if body.ttl else None
     if not body.supersteps:
-        thread = await runs.create_thread(identity, body.thread_id, body.metadata, body.if_exists)
+        thread = await runs.create_thread(
+            identity, body.thread_id, body.metadata, body.if_exists, ttl
+        )
         return json_response(thread.public())
     graph_id = str(body.metadata.get("graph_id") or "")
     if graph_id not in runs.graphs:
@@ -92,7 +95,7 @@ async def create_thread(body: ThreadCreate, runs: RunsDep, identity: IdentityDep
         await rehearse_supersteps_of_new_thread(graph, steps)
     assistant = await runs.find_assistant(identity, graph_id)
     marks = {"assistant_id": assistant.assistant_id, **body.metadata}
-    thread = await runs.create_thread(identity, body.thread_id, marks, body.if_exists)
+    thread = await runs.create_thread(identity, body.thread_id, marks, body.if_exists, ttl)
     if existing:  # `do_nothing` on your own thread: it keeps the history it has
         return json_response(thread.public())
     try:
@@ -215,9 +218,23 @@ def _filter(body: ThreadSearch) -> ThreadFilter:
 
 
 @router.get("/threads/{thread_id}")
-async def get_thread(thread_id: str, runs: RunsDep, identity: IdentityDep) -> Response:
-    """Return the thread."""
-    return json_response((await runs.thread(identity, thread_id)).public())
+async def get_thread(
+    thread_id: str,
+    runs: RunsDep,
+    identity: IdentityDep,
+    include: Annotated[list[str] | None, Query()] = None,
+) -> Response:
+    """Return the thread; `include=ttl` adds its `ttl` when it has one.
+
+    `include` is comma-separated (langgraph-sdk's `get(include=[...])`); a field Orca does
+    not know is ignored, as langgraph-api does. Reading a thread does not restart its TTL.
+    """
+    thread = await runs.thread(identity, thread_id)
+    shown = thread.public()
+    fields = {name.strip() for value in include or [] for name in value.split(",")}
+    if "ttl" in fields and (ttl := thread.ttl()) is not None:
+        shown["ttl"] = ttl
+    return json_response(shown)
 
 
 @router.patch("/threads/{thread_id}")
@@ -228,13 +245,15 @@ async def patch_thread(
     identity: IdentityDep,
     prefer: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Merge metadata into the thread's.
+    """Merge metadata into the thread's; a `ttl` replaces its TTL, counted from now.
 
     `Prefer: return=minimal` (RFC 7240; the SDK's `update(..., return_minimal=True)`)
     answers 204 without the thread, as langgraph-api does (no other route of its honours
     `Prefer`).
     """
     thread = await runs.update_thread(identity, thread_id, body.metadata)
+    if thread is not None and body.ttl is not None:  # allowed by the same `threads.update`
+        thread = await runs.store.set_thread_ttl(thread_id, identity.id, body.ttl.expiry())
     if _wants_minimal(prefer):
         return Response(status_code=204)
     return json_response(thread.public() if thread else None)

@@ -7,6 +7,8 @@ workers cannot tell them apart; everything happens on one event loop, so no lock
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -19,6 +21,7 @@ from server.runs.records import (
     StoredEvent,
     ThreadBusy,
     ThreadExists,
+    ThreadExpiry,
     ThreadFilter,
     ThreadMissing,
     ThreadOutcome,
@@ -27,6 +30,12 @@ from server.runs.records import (
     now,
     worker_lost,
 )
+
+
+def _expire(thread: ThreadRecord, ttl: ThreadExpiry) -> None:
+    """Set the thread's TTL, counted from now."""
+    thread.ttl_strategy, thread.ttl_minutes = ttl.strategy, ttl.minutes
+    thread.expires_at = now() + timedelta(minutes=ttl.minutes)
 
 
 class MemoryRunStore:
@@ -42,7 +51,13 @@ class MemoryRunStore:
 
     # Threads ------------------------------------------------------------------
     async def create_thread(
-        self, thread_id: str, owner: str, metadata: dict[str, Any], *, if_exists: str
+        self,
+        thread_id: str,
+        owner: str,
+        metadata: dict[str, Any],
+        *,
+        if_exists: str,
+        ttl: ThreadExpiry | None = None,
     ) -> ThreadRecord:
         """Create a thread, or return the owner's existing one with `do_nothing`."""
         existing = self.threads.get(thread_id)
@@ -52,7 +67,36 @@ class MemoryRunStore:
             raise ThreadExists(thread_id)
         thread = ThreadRecord(thread_id=thread_id, owner=owner, metadata=dict(metadata))
         self.threads[thread_id] = thread
+        if ttl is not None:
+            _expire(thread, ttl)
         return thread
+
+    async def set_thread_ttl(
+        self, thread_id: str, owner: str, ttl: ThreadExpiry
+    ) -> ThreadRecord | None:
+        """Give the owner's thread `ttl`, from now."""
+        thread = await self.get_thread(thread_id, owner)
+        if thread is not None:
+            _expire(thread, ttl)
+        return thread
+
+    async def expired_threads(self, limit: int) -> list[ThreadRecord]:
+        """Return idle threads past their expiry, the longest expired first."""
+        moment = now()
+        busy = {run.thread_id for run in self.runs.values() if run.status in ACTIVE}
+        expired = [
+            thread
+            for thread in self.threads.values()
+            if thread.expires_at is not None
+            and thread.expires_at <= moment
+            and thread.thread_id not in busy
+        ]
+        return sorted(expired, key=lambda thread: thread.expires_at or moment)[:limit]
+
+    @asynccontextmanager
+    async def sweep_turn(self) -> AsyncIterator[bool]:
+        """Always this process's turn: no other process shares these threads."""
+        yield True
 
     async def get_thread(self, thread_id: str, owner: str) -> ThreadRecord | None:
         """Return the owner's thread."""

@@ -15,8 +15,24 @@ ONE_RUNNING = "orca_runs_one_running_per_thread"
 
 THREAD_COLUMNS = sql.SQL(
     'thread_id, owner, metadata, status, "values", interrupts, created_at, updated_at,'
-    " state_updated_at"
+    " state_updated_at, ttl_strategy, ttl_minutes, expires_at"
 )
+EXPIRES = "now() + make_interval(secs => %(minutes)s::float8 * 60)"
+"""A TTL's expiry, on the database's clock as leases are (NULL minutes: no expiry)."""
+INSERT_THREAD = f"""INSERT INTO orca_threads
+        (thread_id, owner, metadata, ttl_strategy, ttl_minutes, expires_at)
+    VALUES (%(thread_id)s, %(owner)s, %(metadata)s, %(strategy)s, %(minutes)s, {EXPIRES})
+    ON CONFLICT (thread_id) DO NOTHING RETURNING {{columns}}"""
+"""A new thread, with its TTL when it has one; nothing when the id is taken."""
+SET_TTL = f"""UPDATE orca_threads
+    SET ttl_strategy = %(strategy)s, ttl_minutes = %(minutes)s, expires_at = {EXPIRES}
+    WHERE thread_id = %(thread_id)s AND owner = %(owner)s RETURNING {{columns}}"""
+EXPIRED_THREADS = """SELECT {columns} FROM orca_threads t
+    WHERE expires_at <= now() AND NOT EXISTS (
+        SELECT 1 FROM orca_runs r
+        WHERE r.thread_id = t.thread_id AND r.status IN ('pending', 'running'))
+    ORDER BY expires_at LIMIT %s"""
+"""Idle threads past their expiry, the longest expired first (a busy one waits its turn)."""
 RUN_COLUMNS = sql.SQL(
     "run_id, thread_id, assistant_id, graph_id, owner, kwargs, metadata, multitask_strategy,"
     " status, attempt, worker, lease_until, not_before, result, cancel_reason, created_at,"

@@ -30,6 +30,7 @@ from server.runs.pg_sql import (
     SORTS,
     THREAD_COLUMNS,
 )
+from server.runs.pg_thread_ttl import PostgresThreadTTL
 from server.runs.records import (
     ACTIVE,
     Finished,
@@ -38,7 +39,6 @@ from server.runs.records import (
     RunStatus,
     StoredEvent,
     ThreadBusy,
-    ThreadExists,
     ThreadFilter,
     ThreadMissing,
     ThreadOutcome,
@@ -99,7 +99,7 @@ def _where(owner: str, where: ThreadFilter) -> tuple[sql.Composable, list[Any]]:
     return sql.SQL(" AND ").join(clauses), params
 
 
-class PostgresRunStore:
+class PostgresRunStore(PostgresThreadTTL):
     """Threads, runs and event buffers in the `orca_*` tables of migration 3."""
 
     durable = True
@@ -145,27 +145,6 @@ class PostgresRunStore:
         return await self._changed(query.format(assigned, HELD), held) > 0
 
     # Threads ------------------------------------------------------------------
-    async def create_thread(
-        self, thread_id: str, owner: str, metadata: dict[str, Any], *, if_exists: str
-    ) -> ThreadRecord:
-        """Create a thread, or return the owner's existing one with `do_nothing`.
-
-        The id may already be taken by a LangServe or AG-UI thread of the same owner (they
-        claim ids in the same table): that is an existing thread like any other.
-        """
-        created = await self._threads(
-            """INSERT INTO orca_threads (thread_id, owner, metadata) VALUES (%s, %s, %s)
-            ON CONFLICT (thread_id) DO NOTHING RETURNING {columns}""",
-            (thread_id, owner, _jsonb(metadata)),
-        )
-        if created:
-            return created[0]
-        if if_exists == "do_nothing":
-            existing = await self.get_thread(thread_id, owner)
-            if existing is not None:
-                return existing
-        raise ThreadExists(thread_id)
-
     async def get_thread(self, thread_id: str, owner: str) -> ThreadRecord | None:
         """Return the owner's thread."""
         found = await self._threads(

@@ -10,6 +10,7 @@ A cancelled run is `interrupted`, as in langgraph-api and the SDKs' `RunStatus`;
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -18,6 +19,8 @@ RunStatus = Literal["pending", "running", "success", "error", "interrupted", "ti
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 MultitaskStrategy = Literal["reject", "enqueue", "interrupt", "rollback"]
 CancelAction = Literal["interrupt", "rollback"]
+TTLStrategy = Literal["delete", "keep_latest"]
+"""What an expired thread loses: everything, or every checkpoint but its latest state."""
 
 ACTIVE: tuple[RunStatus, ...] = ("pending", "running")
 FINAL: tuple[RunStatus, ...] = ("success", "error", "interrupted", "timeout")
@@ -63,6 +66,12 @@ class ThreadRecord:
     """The last change of its status or values (a run ending, a state update), not of its
     metadata nor a run starting: langgraph-api's `state_updated_at`, what a thread list
     sorted by latest activity wants."""
+    ttl_strategy: TTLStrategy | None = None
+    """What the TTL sweeper does once `expires_at` has passed (None: the thread never expires)."""
+    ttl_minutes: float | None = None
+    """The TTL the caller set (or `ORCA_THREAD_TTL`'s default): `expires_at` is that long
+    after it was set."""
+    expires_at: datetime | None = None
 
     def public(self) -> dict[str, Any]:
         """Return the thread as `langgraph-sdk`'s `Thread`."""
@@ -76,6 +85,24 @@ class ThreadRecord:
             "values": self.values,
             "interrupts": self.interrupts,
         }
+
+    def ttl(self) -> dict[str, Any] | None:
+        """Return the TTL as langgraph-api's `ThreadTTLInfo` (`?include=ttl`), None if unset."""
+        if self.ttl_strategy is None or self.expires_at is None:
+            return None
+        return {
+            "strategy": self.ttl_strategy,
+            "ttl_minutes": self.ttl_minutes,
+            "expires_at": self.expires_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ThreadExpiry:
+    """A TTL to give a thread: it expires `minutes` after it is set (a create, a PATCH)."""
+
+    strategy: TTLStrategy
+    minutes: float
 
 
 @dataclass
@@ -199,9 +226,18 @@ class RunStore(Protocol):
 
     # Threads ------------------------------------------------------------------
     async def create_thread(
-        self, thread_id: str, owner: str, metadata: dict[str, Any], *, if_exists: str
+        self,
+        thread_id: str,
+        owner: str,
+        metadata: dict[str, Any],
+        *,
+        if_exists: str,
+        ttl: ThreadExpiry | None = None,
     ) -> ThreadRecord:
         """Create a thread; with `if_exists="do_nothing"` return the caller's existing one.
+
+        A new thread gets the `ttl` (expiring that long from now); an existing one keeps
+        its own, as langgraph-api's `do_nothing` changes nothing.
 
         Raises:
             ThreadExists: when the id is taken (by anyone, for `raise`; by another owner,
@@ -237,6 +273,20 @@ class RunStore(Protocol):
         `keep_runs` keeps the runs and their events (a stateless run's temporary thread
         goes when the run ends, while its readers may still be replaying its events).
         """
+        ...
+
+    async def set_thread_ttl(
+        self, thread_id: str, owner: str, ttl: ThreadExpiry
+    ) -> ThreadRecord | None:
+        """Give the owner's thread `ttl`, expiring that long from now; None when not found."""
+        ...
+
+    async def expired_threads(self, limit: int) -> list[ThreadRecord]:
+        """Return up to `limit` threads past `expires_at` with no pending or running run."""
+        ...
+
+    def sweep_turn(self) -> AbstractAsyncContextManager[bool]:
+        """Hold the right to sweep expired threads: False while another process sweeps."""
         ...
 
     async def search_threads(

@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
+from server.runs.records import ThreadExpiry, TTLStrategy
+from server.store.rules import MAX_TTL_MINUTES, MIN_TTL_MINUTES
+
 StreamMode = Literal[
     "values",
     "updates",
@@ -117,12 +120,29 @@ class Superstep(Body):
     updates: list[StateUpdateStep] = Field(min_length=1)
 
 
+class ThreadTTL(Body):
+    """A thread's `ttl`, as langgraph-sdk sends it (`ttl=60` becomes `{"ttl": 60}`)."""
+
+    strategy: TTLStrategy = "delete"
+    """`delete`: the thread goes, as `DELETE /threads/{id}`; `keep_latest`: only its older
+    checkpoints go, as `POST /threads/prune` (and the TTL starts again)."""
+    ttl: float = Field(ge=MIN_TTL_MINUTES, le=MAX_TTL_MINUTES, strict=True)
+    """Minutes from now until the thread expires (the store's bounds, `server/store/rules.py`:
+    one second to a century)."""
+
+    def expiry(self) -> ThreadExpiry:
+        """Return the TTL as the run store keeps it."""
+        return ThreadExpiry(self.strategy, self.ttl)
+
+
 class ThreadCreate(Body):
     """`POST /threads`."""
 
     thread_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     if_exists: Literal["raise", "do_nothing"] = "raise"
+    ttl: ThreadTTL | None = None
+    """Given to a new thread only: `do_nothing` leaves an existing one's as it is."""
     supersteps: list[Superstep] | None = None
     """Build the new thread's history: each superstep is one checkpoint, in order (the
     graph is the one named by `metadata.graph_id`); at most `MAX_SUPERSTEP_UPDATES`
@@ -152,6 +172,8 @@ class ThreadPatch(Body):
     """`PATCH /threads/{id}`."""
 
     metadata: dict[str, Any] = Field(default_factory=dict)
+    ttl: ThreadTTL | None = None
+    """A new TTL, counted from now (none: the thread keeps the one it has)."""
 
 
 ThreadField = Literal[

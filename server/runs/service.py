@@ -31,6 +31,7 @@ from server.runs.records import (
     RunStore,
     ThreadBusy,
     ThreadExists,
+    ThreadExpiry,
     ThreadFilter,
     ThreadMissing,
     ThreadRecord,
@@ -42,17 +43,14 @@ from server.runs.serde import jsonable
 from server.runs.signals import Signals
 from server.runs.starting import PreparedRun, asks_of_the_state, command_of, rehearse_start
 from server.runs.state import status_of
+from server.runs.thread_ids import MAX_THREAD_ID_CHARS, check_thread_id
 from server.runs.thread_locks import ThreadLocks
 from server.runs.waiting import RunWaiter, active_check, stopped
 from server.runs.webhooks import WebhookRefused, check_webhook
 from server.runs.workers import RunWorkers
 from server.store.runs import owned_store
 
-__all__ = ["Forbidden", "Graph", "NotFound", "RunRejected", "RunsService"]
-
-MAX_THREAD_ID_CHARS = 256
-"""Longest thread id a caller may choose (Orca's own are UUIDs; AG-UI clients and LangServe
-callers name theirs): past about 2,700 bytes PostgreSQL cannot index one."""
+__all__ = ["MAX_THREAD_ID_CHARS", "Forbidden", "Graph", "NotFound", "RunRejected", "RunsService"]
 
 
 @dataclass
@@ -76,30 +74,33 @@ class RunsService(AssistantLookup):
     thread_deleted: list[Callable[[str, str], Awaitable[object]]] = field(default_factory=list)
     """Called with `(thread_id, owner)` as a thread is deleted (the crons on it go too)."""
     thread_locks: ThreadLocks = field(default_factory=ThreadLocks)  # one state write at once
+    default_ttl: ThreadExpiry | None = None
+    """The TTL of a thread created without one (`ORCA_THREAD_TTL`'s `default_ttl`)."""
     _local: dict[str, LocalRun] = field(default_factory=dict)
     """Surface runs started here whose first attempt has not begun (`start_local`)."""
 
     # Threads ------------------------------------------------------------------
     async def create_thread(
-        self, identity: Identity, thread_id: str | None, metadata: dict[str, Any], if_exists: str
+        self,
+        identity: Identity,
+        thread_id: str | None,
+        metadata: dict[str, Any],
+        if_exists: str,
+        ttl: ThreadExpiry | None = None,
     ) -> ThreadRecord:
         """Create a thread for `identity` (ThreadExists when the id is taken).
 
         The project's `threads.create` rule (`ORCA_AUTH_PATH`) may refuse it or change the
         metadata stored; an existing thread its filters do not match is taken too. A chosen
         id longer than `MAX_THREAD_ID_CHARS`, or holding `/` (no `/threads/{id}` route could
-        reach it), is refused (RunRejected, 422) on every surface.
+        reach it), is refused (RunRejected, 422) on every surface. A new thread expires
+        after `ttl`, or `default_ttl` (every surface's threads: langgraph-api's rule).
         """
-        if thread_id and len(thread_id) > MAX_THREAD_ID_CHARS:
-            raise RunRejected(
-                f"thread_id is {len(thread_id)} characters; at most {MAX_THREAD_ID_CHARS}"
-            )
-        if thread_id and "/" in thread_id:  # routers decode %2F before matching a path
-            raise RunRejected("thread_id may not contain '/': it is a segment of its paths")
+        check_thread_id(thread_id)
         thread_id = thread_id or str(uuid.uuid4())
         metadata, filters = await stamped_metadata(identity, thread_id, metadata, if_exists)
         thread = await self.store.create_thread(
-            thread_id, identity.id, metadata, if_exists=if_exists
+            thread_id, identity.id, metadata, if_exists=if_exists, ttl=ttl or self.default_ttl
         )
         if not matches(thread.metadata, filters):
             raise ThreadExists(thread_id)

@@ -30,6 +30,7 @@ from server.runs.sqlite_store import SqliteRunStore
 from server.runs.state import thread_config
 from server.runs.stream_metrics import StreamBufferMetrics
 from server.runs.thread_locks import ThreadLocks
+from server.runs.thread_sweeper import ThreadSweeper
 from server.runs.webhooks import deliver
 from server.runs.workers import RunWorkers
 from server.settings import Settings
@@ -89,6 +90,7 @@ async def open_runs(
         webhook_allow_private=settings.webhook_allow_private,
         telemetry=telemetry,
         thread_locks=ThreadLocks(checkpoints.pool),  # no pool (SQLite): this process's own
+        default_ttl=settings.thread_ttl.default(),
     )
 
     async def before_finish(run: RunRecord) -> None:
@@ -139,9 +141,12 @@ async def open_runs(
         metrics.registry.register(buffers)
     await signals.start()
     await workers.start()
+    sweeper = ThreadSweeper(service, settings.thread_ttl)
+    sweeper.start()
     try:
         yield service
     finally:
+        await sweeper.stop()  # before the workers drain: it deletes through the service
         await workers.stop()
         await signals.stop()
         if metrics is not None:

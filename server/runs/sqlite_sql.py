@@ -26,6 +26,10 @@ THREAD_COLUMNS_ADDED = {
         "updated_at": "TEXT",
         # NULL (a row of an earlier release, an ownership claim) reads as `updated_at`.
         "state_updated_at": "TEXT",
+        # The thread's TTL (server/runs/thread_expiry.py); NULL: it never expires.
+        "ttl_strategy": "TEXT",
+        "ttl_minutes": "REAL",
+        "expires_at": "TEXT",
     }
 }
 """What the runs API keeps on a thread, added to `orca_threads` (a file of an earlier
@@ -56,6 +60,8 @@ SCHEMA = (
         created_at TEXT NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS orca_run_events_created_at ON orca_run_events (created_at)",
     "CREATE INDEX IF NOT EXISTS orca_threads_owner ON orca_threads (owner, created_at)",
+    """CREATE INDEX IF NOT EXISTS orca_threads_expiry
+        ON orca_threads (expires_at) WHERE expires_at IS NOT NULL""",
 )
 
 ONE_RUNNING = "orca_runs.thread_id"
@@ -65,7 +71,8 @@ index is the only uniqueness on that column)."""
 THREAD_COLUMNS = (
     'thread_id, owner, metadata, status, "values", interrupts, created_at,'
     " coalesce(updated_at, created_at) AS updated_at,"
-    " coalesce(state_updated_at, updated_at, created_at) AS state_updated_at"
+    " coalesce(state_updated_at, updated_at, created_at) AS state_updated_at,"
+    " ttl_strategy, ttl_minutes, expires_at"
 )
 RUN_COLUMNS = (
     "run_id, thread_id, assistant_id, graph_id, owner, kwargs, metadata, multitask_strategy,"
@@ -114,6 +121,13 @@ REQUEUE = """UPDATE orca_runs SET
         result = CASE WHEN attempt < :max THEN result ELSE :gave_up END,
         worker = NULL, lease_until = NULL, updated_at = :now
     WHERE status = 'running' AND lease_until < :now RETURNING run_id"""
+
+EXPIRED_THREADS = f"""SELECT {THREAD_COLUMNS} FROM orca_threads t
+    WHERE expires_at IS NOT NULL AND expires_at <= ? AND NOT EXISTS (
+        SELECT 1 FROM orca_runs r
+        WHERE r.thread_id = t.thread_id AND r.status IN ('pending', 'running'))
+    ORDER BY expires_at LIMIT ?"""
+"""Idle threads past their expiry, the longest expired first (a busy one waits its turn)."""
 
 APPEND_EVENT = """INSERT INTO orca_run_events (run_id, seq, event, data, created_at)
     VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) DO NOTHING"""
@@ -188,6 +202,9 @@ def thread_of(row: sqlite3.Row) -> ThreadRecord:
         created_at=parse_time(row["created_at"]),  # type: ignore[arg-type]
         updated_at=parse_time(row["updated_at"]),  # type: ignore[arg-type]
         state_updated_at=parse_time(row["state_updated_at"]),  # type: ignore[arg-type]
+        ttl_strategy=row["ttl_strategy"],
+        ttl_minutes=row["ttl_minutes"],
+        expires_at=parse_time(row["expires_at"]),
     )
 
 

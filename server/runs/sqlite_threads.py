@@ -10,13 +10,24 @@ when it opens. Every call is one transaction on the process's one connection to 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiosqlite
 
 from server.auth.db import SqliteDatabase, add_missing_columns
-from server.runs.records import ThreadExists, ThreadFilter, ThreadRecord, ThreadStatus, now
+from server.runs.records import (
+    ThreadExists,
+    ThreadExpiry,
+    ThreadFilter,
+    ThreadRecord,
+    ThreadStatus,
+    now,
+)
 from server.runs.sqlite_sql import (
+    EXPIRED_THREADS,
     SCHEMA,
     SORTS,
     THREAD_COLUMNS,
@@ -33,6 +44,13 @@ from server.runs.sqlite_sql import (
 
 Connection = aiosqlite.Connection
 Rows = list[sqlite3.Row]
+
+
+def _expiry(ttl: ThreadExpiry | None, moment: datetime) -> tuple[Any, Any, Any]:
+    """Return the TTL columns of a thread given `ttl` at `moment` (NULLs for none)."""
+    if ttl is None:
+        return None, None, None
+    return ttl.strategy, ttl.minutes, stamp(moment + timedelta(minutes=ttl.minutes))
 
 
 class SqliteThreads:
@@ -79,16 +97,24 @@ class SqliteThreads:
 
     # Threads ------------------------------------------------------------------
     async def create_thread(
-        self, thread_id: str, owner: str, metadata: dict[str, Any], *, if_exists: str
+        self,
+        thread_id: str,
+        owner: str,
+        metadata: dict[str, Any],
+        *,
+        if_exists: str,
+        ttl: ThreadExpiry | None = None,
     ) -> ThreadRecord:
         """Create a thread, or return the owner's existing one with `do_nothing`."""
-        at = stamp(now())
+        moment = now()
+        at = stamp(moment)
+        strategy, minutes, expires_at = _expiry(ttl, moment)
         created = await self._rows(
-            f"""INSERT INTO orca_threads
-            (thread_id, owner, metadata, created_at, updated_at, state_updated_at)
-            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thread_id) DO NOTHING
+            f"""INSERT INTO orca_threads (thread_id, owner, metadata, created_at, updated_at,
+            state_updated_at, ttl_strategy, ttl_minutes, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (thread_id) DO NOTHING
             RETURNING {THREAD_COLUMNS}""",
-            (thread_id, owner, text(metadata), at, at, at),
+            (thread_id, owner, text(metadata), at, at, at, strategy, minutes, expires_at),
             write=True,
         )
         if created:
@@ -115,6 +141,28 @@ class SqliteThreads:
             write=True,
         )
         return thread_of(found[0]) if found else None
+
+    async def set_thread_ttl(
+        self, thread_id: str, owner: str, ttl: ThreadExpiry
+    ) -> ThreadRecord | None:
+        """Give the owner's thread `ttl`, from now."""
+        found = await self._rows(
+            f"""UPDATE orca_threads SET ttl_strategy = ?, ttl_minutes = ?, expires_at = ?
+            WHERE thread_id = ? AND owner = ? RETURNING {THREAD_COLUMNS}""",
+            (*_expiry(ttl, now()), thread_id, owner),
+            write=True,
+        )
+        return thread_of(found[0]) if found else None
+
+    async def expired_threads(self, limit: int) -> list[ThreadRecord]:
+        """Return idle threads past their expiry, the longest expired first."""
+        rows = await self._rows(EXPIRED_THREADS, (stamp(now()), limit))
+        return [thread_of(row) for row in rows]
+
+    @asynccontextmanager
+    async def sweep_turn(self) -> AsyncIterator[bool]:
+        """Always this process's turn: the file has one process (`SqliteDatabase`)."""
+        yield True
 
     async def set_thread_state(
         self,

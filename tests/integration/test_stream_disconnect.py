@@ -203,3 +203,26 @@ async def test_deleting_a_thread_while_its_run_streams_leaves_no_checkpoint_rows
     await eventually(lambda: not model.waiting, timeout_s=QUICKLY_S)
     assert checkpoint_rows(server, thread_id) == 0
     assert (await http.get(f"/threads/{thread_id}")).status_code == 404
+
+
+async def test_an_agui_run_sent_while_the_last_one_is_cancelled_waits_for_it(
+    http: httpx.AsyncClient, model: GatedChatModel
+) -> None:
+    """ "Stop", then "send" at once (CopilotKit): the thread was busy for the moment the
+    cancel took, and the new run was refused with 409."""
+    thread_id = f"t-{uuid.uuid4().hex[:8]}"
+    first = await http.send(agui_request(http, thread_id), stream=True)
+    await eventually(lambda: bool(model.waiting))
+    run_id = (await the_run(http, thread_id))["run_id"]
+    cancelled = await http.post(f"/threads/{thread_id}/runs/{run_id}/cancel")
+    assert cancelled.status_code == 202, cancelled.text
+    second = await http.send(agui_request(http, thread_id), stream=True)
+    assert second.status_code == 200, (await second.aread()).decode()
+    await first.aclose()
+    await second.aclose()
+
+    async def all_stopped() -> bool:
+        runs = (await http.get(f"/threads/{thread_id}/runs")).json()
+        return len(runs) == 2 and all(run["status"] == "interrupted" for run in runs)
+
+    await until(all_stopped, timeout_s=QUICKLY_S)

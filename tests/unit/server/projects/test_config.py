@@ -103,7 +103,6 @@ def test_maps_store_auth_cors_and_serde_onto_settings(tmp_path: Path) -> None:
         ({"graphs": {"g": "./graph.py"}}, "graph 'g': './graph.py' is not"),
         ({"graphs": {"g": "./src/graph.ts:graph"}}, "is a JavaScript graph"),
         ({"graphs": {"g": GRAPH}, "encryption": {"path": "./e.py:e"}}, "'encryption' is not"),
-        ({"graphs": {"g": GRAPH}, "checkpointer": {"ttl": {"default_ttl": 5}}}, "orca prune"),
         ({"graphs": {"g": GRAPH}, "checkpointer": {"path": "./c.py:c"}}, "checkpointer.path"),
         ({"graphs": {"g": GRAPH}, "http": {"disable_store": True}}, "http.disable_store"),
         ({"graphs": {"g": GRAPH}, "http": {"app": "web.py"}}, "http.app: 'web.py' is not"),

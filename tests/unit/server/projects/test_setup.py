@@ -9,6 +9,7 @@ import pytest
 
 from server.projects.config import ProjectError
 from server.projects.setup import open_project
+from server.runs.records import ThreadExpiry
 from server.settings import Settings
 
 
@@ -57,6 +58,15 @@ def test_store_keys_map_onto_the_store_settings(tmp_path: Path) -> None:
         pytest.skip("this Orca has no store settings (store_index, store_ttl) yet")
     settings, _ = open_project(settings_for(tmp_path, config))
     assert settings.store_index is not None and settings.store_ttl is not None
+
+
+def test_checkpointer_ttl_maps_onto_the_thread_ttl(tmp_path: Path) -> None:
+    ttl = {"strategy": "keep_latest", "default_ttl": 60, "sweep_interval_minutes": 10}
+    settings, _ = open_project(settings_for(tmp_path, {"checkpointer": {"ttl": ttl}}))
+    assert settings.thread_ttl.default() == ThreadExpiry("keep_latest", 60)
+    assert settings.thread_ttl.sweep_interval_minutes == 10
+    with pytest.raises(ProjectError, match="checkpointer.ttl"):
+        open_project(settings_for(tmp_path, {"checkpointer": {"ttl": {"default_ttl": -1}}}))
 
 
 def test_missing_dependency_names_the_install_command(tmp_path: Path) -> None:
