@@ -188,8 +188,7 @@ class RunsService(AssistantLookup):
     def _kwargs(
         self, body: RunCreate, assistant: Assistant, graph: Graph, identity: Identity
     ) -> dict[str, Any]:
-        # `interrupt_before/after` naming no node of this graph are accepted, as langgraph-api
-        # does (LangGraph ignores them): a generic client may send the same list to several.
+        # Unknown nodes in interrupt_before/after are ignored, as LangGraph and langgraph-api do.
         checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
         graph_id = assistant.graph_id
         self.check_input(graph_id, body.input, identity)
@@ -213,6 +212,7 @@ class RunsService(AssistantLookup):
             "durability": body.durability,
             "webhook": str(body.webhook) if body.webhook else None,
             "tenant": identity.tenant,
+            "surface": "runs",  # as LangServe's and AG-UI's runs name theirs
         }
 
     async def create_run(

@@ -103,9 +103,7 @@ async def test_a_thread_started_anywhere_reads_and_continues_everywhere(
     ids = [message["id"] for message in state["values"]["messages"]]
     assert len(ids) == len(set(ids))
     assert [run["status"] for run in await sdk.runs.list(thread_id)] == ["success"] * 3
-    surfaces = sorted(
-        run["kwargs"].get("surface", "runs") for run in await sdk.runs.list(thread_id)
-    )
+    surfaces = sorted(run["kwargs"]["surface"] for run in await sdk.runs.list(thread_id))
     assert surfaces == sorted(SURFACES)
 
 
