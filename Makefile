@@ -80,7 +80,7 @@ test-latest: services
 	$(LATEST)/bin/python -m pytest $(PYTEST_ARGS)
 
 run: $(VENV)/.installed
-	@echo ">> serving on http://127.0.0.1:8000 (SQLite checkpoints, local Qdrant, local models)"
+	@echo ">> serving on http://127.0.0.1:$${ORCA_PORT:-8000} (SQLite checkpoints, local Qdrant, local models)"
 	$(BIN)/orca serve
 
 services:
