@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Required
 
-from langchain_core.messages import AnyMessage, HumanMessage
+from langchain_core.messages import AnyMessage, HumanMessage, convert_to_messages
 from langgraph.graph.message import add_messages
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from typing_extensions import TypedDict
 
 from graphs.rag.state import SourceModel
@@ -44,6 +44,23 @@ class ChatRequest(BaseModel):
     """The body of a chat-shaped workflow over LangServe: the new messages of the turn."""
 
     messages: list[AnyMessage] = Field(min_length=1, description="Messages to add to the thread.")
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _from_roles(cls, messages: Any) -> Any:
+        """Take OpenAI-style `{"role": "user", "content": ...}` messages too.
+
+        The runs API and LangGraph take them; the same body was a 422 here.
+        """
+        if not isinstance(messages, list):
+            return messages
+        try:
+            return [
+                convert_to_messages([m])[0] if isinstance(m, dict) and "type" not in m else m
+                for m in messages
+            ]
+        except (ValueError, TypeError, KeyError, NotImplementedError) as refused:
+            raise ValueError(f"a message LangChain cannot read: {refused}") from None
 
 
 class RagChatRequest(ChatRequest):

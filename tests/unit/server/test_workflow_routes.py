@@ -138,3 +138,19 @@ async def test_health(client: httpx.AsyncClient) -> None:
     assert {"checkpointer:sqlite", "qdrant", "model:llm-01", "model:embed-01"} <= set(
         body["checks"]
     )
+
+
+@pytest.mark.parametrize("workflow", ["rag-chat", "agent"])
+async def test_chat_workflows_take_openai_style_messages_as_the_runs_api_does(
+    client: httpx.AsyncClient, workflow: str
+) -> None:
+    """`{"role": "user", "content": ...}` ran through the runs API and was a 422 here."""
+    body = {"input": {"messages": [{"role": "user", "content": "When is tea served?"}]}}
+    answered = await client.post(f"/workflows/{workflow}/invoke", json=body)
+    assert answered.status_code == 200, answered.text
+    messages = answered.json()["output"]["messages"]
+    assert messages[0]["type"] == "human"
+    assert messages[-1]["type"] == "ai"
+    bogus = {"input": {"messages": [{"role": "bogus", "content": "x"}]}}
+    refused = await client.post(f"/workflows/{workflow}/invoke", json=bogus)
+    assert refused.status_code == 422, refused.text
