@@ -90,9 +90,12 @@ async def refused_before_run(
     checks again under its claim on the thread, for a run that lands in between.
     """
     try:
-        await runs.thread(identity, body.thread_id, "update")
+        thread = await runs.thread(identity, body.thread_id, "update")
     except NotFound:
         return None
+    forwarded = body.forwarded_props if isinstance(body.forwarded_props, dict) else {}
+    if thread.status != "interrupted" and not body.resume and "command" not in forwarded:
+        return None  # nothing open and nothing answered: no refusal (an ordinary turn)
     snapshot = await graph.aget_state({"configurable": {"thread_id": body.thread_id}})
     try:
         check_resume(snapshot, clean_input(body))
