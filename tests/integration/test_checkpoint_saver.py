@@ -25,7 +25,7 @@ from langgraph.types import Command, interrupt
 from typing_extensions import TypedDict
 
 from checkpoints.open import CheckpointStore, open_checkpointer
-from checkpoints.saver import OrcaPostgresSaver
+from checkpoints.saver import ROWS_AS_VALUES, OrcaPostgresSaver
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +97,26 @@ async def test_both_savers_write_the_same_rows(store: CheckpointStore) -> None:
         await saver.aput_writes(written, [("__interrupt__", [{"value": "ask"}])], "task-3")
         await saver.aput_writes(written, [], "task-4")
     assert await rows_of(store, "ours") == await rows_of(store, "stock")
+
+
+@pytest.mark.parametrize("count", [1, ROWS_AS_VALUES, ROWS_AS_VALUES + 1, 40])
+async def test_many_blobs_and_writes_alike(store: CheckpointStore, count: int) -> None:
+    """A `VALUES` list up to `ROWS_AS_VALUES` rows, arrays past it: the same rows."""
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {f"list{i}": [i, "x"] for i in range(count)}
+    versions = {channel: "1.0" for channel in checkpoint["channel_values"]}
+    checkpoint["channel_versions"] = versions
+    metadata: Any = {"source": "loop", "step": 0, "parents": {}}
+    writes = [(f"list{i}", [i]) for i in range(count)]
+    for saver, thread_id in zip(both(store), (f"stock{count}", f"ours{count}"), strict=True):
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        written = await saver.aput(config, checkpoint, metadata, versions)
+        await saver.aput_writes(written, writes, "task-1")
+        await saver.aput_writes(written, [("__error__", str(count))] * count, "task-2")
+    ours = await rows_of(store, f"ours{count}")
+    assert len(ours["checkpoint_blobs"]) == count
+    assert len(ours["checkpoint_writes"]) == count + 1  # the special channel's idx is fixed
+    assert ours == await rows_of(store, f"stock{count}")
 
 
 class State(TypedDict):
