@@ -66,7 +66,7 @@ CLAIM = sql.SQL("""
 """).format(lease=LEASE, columns=RUN_COLUMNS)
 """Claim one run in one statement: SKIP LOCKED lets concurrent claims pass each other."""
 
-INSERT_RUN = sql.SQL("""
+INSERT_RUN_SQL = sql.SQL("""
     WITH owned AS (
         SELECT 1 FROM orca_threads WHERE thread_id = %(thread_id)s AND owner = %(owner)s
     ), run AS (
@@ -88,6 +88,14 @@ INSERT_RUN = sql.SQL("""
 """)
 """A new run on its owner's thread, and the thread marked busy, together; with
 `only_if_idle`, only on an idle thread. One row says which, if any, stopped the insert."""
+INSERT_RUN = {
+    claimed: INSERT_RUN_SQL.format(
+        columns=RUN_COLUMNS,
+        lease=LEASE if claimed else sql.SQL("%(lease_until)s::timestamptz"),
+    )
+    for claimed in (False, True)
+}
+"""`INSERT_RUN_SQL` for a pending run (False) and for one claimed as it is inserted (True)."""
 
 FINISH_RUN = sql.SQL("""
     WITH run AS (

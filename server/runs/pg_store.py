@@ -262,12 +262,8 @@ class PostgresRunStore(PostgresThreadTTL):
         }
         if claim_for is not None:
             params.update(status="running", worker=claim_for, attempt=1)
-        query = INSERT_RUN.format(
-            columns=RUN_COLUMNS,
-            lease=LEASE if claim_for is not None else sql.SQL("%(lease_until)s::timestamptz"),
-        )
         try:
-            rows = await self._fetch(query, params)
+            rows = await self._fetch(INSERT_RUN[claim_for is not None], params)
         except errors.UniqueViolation as error:
             if error.diag.constraint_name == ONE_RUNNING:
                 raise ThreadBusy(run.thread_id) from None
