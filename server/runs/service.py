@@ -24,6 +24,7 @@ from server.runs.authorized import run_value, stamped_metadata, thread_filters, 
 from server.runs.context import executed_context, with_auth_user
 from server.runs.events import EventLog
 from server.runs.execute import Outcome, execute
+from server.runs.latest_wins import settle
 from server.runs.local import LocalRun, SurfaceBody, outcome_from_state
 from server.runs.lookup import AssistantLookup, Forbidden, Graph, NotFound, RunRejected
 from server.runs.records import (
@@ -316,15 +317,12 @@ class RunsService(AssistantLookup):
                     return run, await self._insert_claimed(run, marks)
                 except ThreadBusy:
                     run.status, run.worker, run.attempt, run.lease_until = "pending", None, 0, None
-            active = await self.store.active_runs(thread.thread_id)
-            if active and strategy == "reject":
+            if strategy == "reject" and await self.store.active_runs(thread.thread_id):
                 raise ThreadBusy(thread.thread_id)
-            if active and strategy in ("interrupt", "rollback"):
-                for earlier in active:
-                    await self.cancel(earlier, strategy)
             await self.store.insert_run(
                 run, claim_for=None, lease_s=self.workers.lease_s, thread_metadata=marks
             )
+            await settle(self.store, run, self.cancel)  # interrupt, rollback: the latest runs
         except ThreadMissing:
             raise NotFound(f"no thread {thread.thread_id!r}") from None  # deleted meanwhile
         if start_now and not body.after_seconds and not self.workers.has_room:
@@ -343,7 +341,9 @@ class RunsService(AssistantLookup):
             only_if_idle=True,
             thread_metadata=marks,
         )
-        return self.workers.start_claimed(run)
+        task = self.workers.start_claimed(run)
+        await settle(self.store, run, self.cancel)
+        return task
 
     async def start_local(
         self,

@@ -99,6 +99,8 @@ class RunWorkers:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.running: dict[str, asyncio.Task[Outcome | None]] = {}
         self._cancel_actions: dict[str, str] = {}
+        self._executing: set[str] = set()
+        """Runs whose attempt has begun executing: a cancel stops them at once."""
         self._loops: list[asyncio.Task[None]] = []
         self._draining = False
         self._awaited: dict[str, asyncio.Future[asyncio.Task[Outcome | None]]] = {}
@@ -229,6 +231,9 @@ class RunWorkers:
         outcome: Outcome | None = None
         try:
             async with asyncio.timeout(self.timeout_s):
+                self._executing.add(run.run_id)
+                if await self._cancelled_before_start(run):
+                    raise asyncio.CancelledError
                 outcome = await self.execute(run, events)
         except asyncio.CancelledError:
             heartbeat.cancel()  # it must not ask for the cancel again while this records it
@@ -260,7 +265,19 @@ class RunWorkers:
             outcome = Outcome("error", {"__error__": failure(error)})
         finally:
             heartbeat.cancel()
+            self._executing.discard(run.run_id)
+            self._cancel_actions.pop(run.run_id, None)  # one that came while it stopped
         return await self._record(run, events, outcome, lease)
+
+    async def _cancelled_before_start(self, run: RunRecord) -> bool:
+        """Whether the run was cancelled before its attempt began executing.
+
+        A cancel that arrived before (this process's, or one recorded on a run requeued
+        since) would otherwise be lost: the run would run to the end.
+        """
+        if run.attempt > 1 and (action := await self.store.cancel_requested(run.run_id)):
+            self._cancel_actions.setdefault(run.run_id, action)
+        return run.run_id in self._cancel_actions
 
     async def _release(self, run: RunRecord, events: RunEvents) -> None:
         """Give a run back to the queue at shutdown (once: shutdown does not wait out outages)."""
@@ -459,7 +476,13 @@ class RunWorkers:
         task = self.running.get(run_id)
         if task is not None and not task.done():
             self._cancel_actions[run_id] = action
-            task.cancel()
+            # Cancelled once: a task cancelled before its first step ends without a word,
+            # and one cancelled again while it records the first cancel stops recording
+            # it; either left its run `running` until the lease expired. An attempt not
+            # yet executing finds the action when it begins.
+            if run_id in self._executing:
+                self._executing.discard(run_id)
+                task.cancel()
 
 
 def unstorable(outcome: Outcome, refused: OutcomeUnstorable) -> Outcome:

@@ -8,6 +8,7 @@ running" is a state the test controls, not a race.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -204,6 +205,43 @@ async def test_rollback_deletes_the_first_run_and_completes_the_second(
     assert final["log"] == ["second:begin", "second:done"]
     await until(lambda: is_gone(client, thread_id, first["run_id"]))
     assert [r["run_id"] for r in await client.runs.list(thread_id)] == [second["run_id"]]
+
+
+@pytest.mark.parametrize("strategy", ["interrupt", "rollback"])
+async def test_of_runs_sent_together_only_the_latest_runs(
+    client: LangGraphClient, strategy: str
+) -> None:
+    """A burst of runs (a bot forwarding messages, latest wins): one survives, none waits.
+
+    Checked before storing, two runs sent together could each miss the other and both
+    run; a run cancelled before its attempt began kept its thread busy until its lease.
+    """
+    for _ in range(3):
+        thread_id = await new_thread(client)
+        with held() as label:
+            await start_held(client, thread_id, label)
+            sent = await asyncio.gather(
+                *(
+                    client.runs.create(
+                        thread_id, "gated", input={"label": f"r{i}"}, multitask_strategy=strategy
+                    )
+                    for i in range(4)
+                )
+            )
+        ids = {run["run_id"] for run in sent}
+
+        async def settled(thread_id: str = thread_id) -> bool:
+            runs = await client.runs.list(thread_id)
+            return all(run["status"] not in ("pending", "running") for run in runs)
+
+        await until(settled)
+        assert (await client.threads.get(thread_id))["status"] == "idle"
+        left = [r for r in await client.runs.list(thread_id) if r["run_id"] in ids]
+        statuses = sorted(run["status"] for run in left)
+        expected = ["success"] if strategy == "rollback" else ["interrupted"] * 3 + ["success"]
+        assert statuses == expected
+        log = (await client.threads.get_state(thread_id))["values"]["log"]
+        assert len([entry for entry in log if entry.endswith(":done")]) == 1
 
 
 # Reconnecting ------------------------------------------------------------------------
