@@ -11,6 +11,8 @@ it resumes:
   needs when several interrupts are open (ag-ui-protocol/ag-ui#2178).
 - `STATE_SNAPSHOT` leaves out `messages`: they travel in `MESSAGES_SNAPSHOT`, and a client
   echoes state back on every run.
+- the snapshot sent as a node ends is the thread's whole state (`server/agui/run_state.py`),
+  not only what the run has written: it replaces the client's state.
 - the run's LangGraph context is the server's `Context`, not the caller's configurable.
 - a resumed run re-announces the interrupted call (START/END, no ARGS) under the message
   that made it, then its result: each run's stream stands alone (ag-ui-validate AGUI207),
@@ -30,9 +32,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from graphs.context import Context
+from server.agui.run_state import RunState, ends_node
 
 WRITABLE_STATE_KEYS: frozenset[str] = frozenset()
 """Keys of `input.state` a client may write. None yet: agent state is the server's."""
+HIDDEN_STATE_KEYS = frozenset({"messages"})
+"""Keys no `STATE_SNAPSHOT` carries: messages travel in `MESSAGES_SNAPSHOT`."""
 REJECTED_PAYLOAD = {"approved": False, "cancelled": True}
 _SCHEMA_KEYS: dict[int, tuple[Any, Any]] = {}
 """Per compiled graph (checked by identity): its schema keys never change."""
@@ -71,6 +76,9 @@ class OrcaAgent(LangGraphAgent):
         self._start_args: dict[str, str] = {}
         self._announced: dict[str, str] = {}
         """Tool calls already in the thread, with the id of the message that made each."""
+        self._streamed_with: dict[str, Any] = {}
+        """The graph's input and the config it runs from (`get_stream_kwargs`)."""
+        self._run_state: RunState | None = None
 
     async def run(self, input: RunAgentInput) -> AsyncGenerator[Any, None]:
         """Check the input against the thread, then run the adapter on a cleaned copy."""
@@ -98,10 +106,35 @@ class OrcaAgent(LangGraphAgent):
                     )
 
     def _dispatch_event(self, event: Any) -> Any:
-        """Remember the arguments a tool call's first chunk carried (see the module notes)."""
+        """Remember a tool call's first-chunk arguments; send node-end snapshots whole."""
         if event is not None and event.type == EventType.TOOL_CALL_START and event.raw_event:
             self._start_args[event.tool_call_id] = _first_chunk_args(event.raw_event)
+        if event is not None and event.type == EventType.STATE_SNAPSHOT:
+            event = self._whole_state(event)
         return super()._dispatch_event(event)
+
+    def _whole_state(self, event: Any) -> Any:
+        """Give a snapshot made as a node ended the thread's state, not the run's writes.
+
+        The others are left as they are: those read from the checkpoint are whole already,
+        and a node that emits its state itself means what it sends.
+        """
+        if self._run_state is None or not ends_node(event.raw_event):
+            return event
+        snapshot = self.get_state_snapshot(self._run_state.values)
+        return event.model_copy(update={"snapshot": snapshot})
+
+    async def prepare_stream(self, input: RunAgentInput, agent_state: Any, config: Any) -> Any:
+        """Prepare the run as the adapter does; follow the thread's state through it."""
+        prepared = await super().prepare_stream(input=input, agent_state=agent_state, config=config)
+        if prepared.get("stream") is None:  # nothing runs: the run only re-reports interrupts
+            return prepared
+        start = self._streamed_with.get("config") or {}
+        if (start.get("configurable") or {}).get("checkpoint_id"):  # a regenerate: a fork
+            agent_state = await self.graph.aget_state(start)
+        self._run_state = RunState(self.graph, agent_state.values or {}, HIDDEN_STATE_KEYS)
+        self._run_state.apply(self._streamed_with.get("input"))
+        return {**prepared, "stream": self._run_state.follow(prepared["stream"])}
 
     async def _check_resume(self, input: RunAgentInput) -> None:
         """Refuse resumes that do not answer exactly the open interrupts (`check_resume`)."""
@@ -137,7 +170,7 @@ class OrcaAgent(LangGraphAgent):
         """Return the declared output keys, without `messages`."""
         snapshot = super().get_state_snapshot(state)
         if isinstance(snapshot, dict):
-            return {key: value for key, value in snapshot.items() if key != "messages"}
+            return {key: value for key, value in snapshot.items() if key not in HIDDEN_STATE_KEYS}
         return snapshot
 
     def get_schema_keys(self, config: Any) -> Any:
@@ -156,6 +189,7 @@ class OrcaAgent(LangGraphAgent):
         """Run with the server's `Context`, never a context built from client values."""
         stream_kwargs = super().get_stream_kwargs(*args, **kwargs)
         stream_kwargs["context"] = self.run_context
+        self._streamed_with = stream_kwargs  # what `prepare_stream` follows the state from
         return stream_kwargs
 
 
