@@ -293,7 +293,8 @@ class Settings(BaseSettings):
     stream_buffer_ttl_s: float = Field(default=600.0, gt=0)
     """How long a run's events stay available for `Last-Event-ID` replay after they were sent."""
     keepalive_s: float = Field(default=5.0, gt=0)
-    """Idle interval after which a stream sends a `: heartbeat` comment and `/wait` a newline."""
+    """Idle interval after which a stream sends a `: heartbeat` comment and `/wait` a newline
+    (A2A streams send `: ping` twice per interval)."""
     webhook_allow_private: bool = False
     """Let run webhooks reach loopback and private addresses (off: a caller could otherwise
     make the server call its own network)."""

@@ -6,6 +6,8 @@ The SDK's JSON-RPC dispatcher parses the request, speaks A2A 1.0 (`SendMessage`,
 SSE; `server/doors/a2a_handler.py` answers each method with runs. The route authenticates
 first (401 without credentials when auth is on), finds the assistant (404) and checks the
 params the SDK would fail to convert (`server/doors/a2a_params.py`: -32602, not -32603).
+A stream sends a `: ping` comment twice every `ORCA_KEEPALIVE_S` while its run works
+(`with_keepalive`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from server.runs.wire import json_response
 
 if TYPE_CHECKING:
     from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+    from sse_starlette.sse import ServerSentEvent
 
 router = APIRouter(tags=["a2a"], dependencies=[Depends(get_identity)])
 
@@ -67,7 +70,11 @@ def dispatcher() -> JsonRpcDispatcher:
 
 @router.post("/a2a/{assistant_id}")
 async def a2a(
-    assistant_id: str, request: Request, runs: RunsDep, identity: IdentityDep
+    assistant_id: str,
+    request: Request,
+    runs: RunsDep,
+    identity: IdentityDep,
+    settings: SettingsDep,
 ) -> Response:
     """Answer one A2A JSON-RPC request for the assistant (an SSE stream for streaming ones)."""
     assistant = await runs.find_assistant(identity, assistant_id)
@@ -76,7 +83,40 @@ async def a2a(
 
     request.state.a2a_door = Door(runs, identity, assistant)
     request.state.a2a_refused = params_problem(await _json_body(request))
-    return await dispatcher().handle_requests(request)
+    response = await dispatcher().handle_requests(request)
+    return with_keepalive(response, settings.keepalive_s)
+
+
+def with_keepalive(response: Response, keepalive_s: float) -> Response:
+    """Make a stream send a `: ping` comment twice every `keepalive_s` while its run works.
+
+    A streamed task sends nothing between `working` and its answer, however long the model
+    takes, and sse-starlette pings every 15 s: a client with a shorter read timeout (the A2A
+    SDK's client uses httpx's, 5 s by default) gave up mid-run. SSE parsers skip comment
+    lines, the SDK's client included. Twice per interval, because these pings are periodic
+    (not sent after a silence, as the runs API's heartbeats are): a client whose read
+    timeout is `keepalive_s` itself (httpx's default and `ORCA_KEEPALIVE_S`'s are both
+    5 s) would otherwise race each ping, and lose about every other one. Both protocol
+    versions answer a stream with sse-starlette's response, built inside the SDK: its ping
+    is set here, before it is sent; other responses are returned as they are.
+    """
+    from sse_starlette.sse import EventSourceResponse  # loaded with the SDK (see dispatcher)
+
+    if isinstance(response, EventSourceResponse):
+        response.ping_interval = keepalive_s / 2
+        response.ping_message_factory = _ping
+    return response
+
+
+def _ping() -> ServerSentEvent:
+    """Return the keepalive comment, `: ping` as AG-UI's streams send it.
+
+    sse-starlette's default stamps the time with `datetime.utcnow`, which Python 3.12
+    deprecates (a warning per ping under the project's `-W error` tests).
+    """
+    from sse_starlette.sse import ServerSentEvent
+
+    return ServerSentEvent(comment="ping")
 
 
 async def _json_body(request: Request) -> Any:
