@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from server.runs.containment import contains
 from server.runs.records import (
     ACTIVE,
     Finished,
@@ -148,15 +149,12 @@ class MemoryRunStore:
         return True
 
     def _matching(self, owner: str, where: ThreadFilter) -> list[ThreadRecord]:
-        def holds(document: dict[str, Any], wanted: dict[str, Any]) -> bool:
-            return all(k in document and document[k] == v for k, v in wanted.items())
-
         def matches(thread: ThreadRecord) -> bool:
             values = thread.values if isinstance(thread.values, dict) else {}
             return (
                 thread.owner == owner
-                and holds(thread.metadata, where.metadata)
-                and holds(values, where.values)
+                and contains(thread.metadata, where.metadata)
+                and contains(values, where.values)
                 and (where.status is None or thread.status == where.status)
                 and (where.ids is None or thread.thread_id in where.ids)
             )

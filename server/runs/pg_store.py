@@ -75,10 +75,8 @@ def _run(row: dict[str, Any]) -> RunRecord:
 def _where(owner: str, where: ThreadFilter) -> tuple[sql.Composable, list[Any]]:
     """Return the condition (and its parameters) of a thread search.
 
-    For metadata and values, containment (`@>`, which the GIN index serves) narrows the
-    rows and a per-key test makes the match exact, as in the memory store: `{"a": [1]}`
-    does not match `{"a": [1, 2]}`. A wanted None needs the key, null (`->` of a missing
-    key is SQL NULL: no match), as `@>` and langgraph-api.
+    For metadata and values, containment (`@>`, which the GIN index serves), as
+    langgraph-api: `{"a": [1]}` matches `{"a": [1, 2]}`, `{"k": None}` needs `k`, null.
     """
     clauses: list[sql.Composable] = [sql.SQL("owner = %s")]
     params: list[Any] = [owner]
@@ -87,9 +85,6 @@ def _where(owner: str, where: ThreadFilter) -> tuple[sql.Composable, list[Any]]:
         if wanted:
             clauses.append(sql.SQL("{} @> %s").format(name))
             params.append(_jsonb(wanted))
-        for key, value in wanted.items():
-            clauses.append(sql.SQL("{} -> %s = %s").format(name))
-            params += [key, _jsonb(value)]
     if where.status is not None:
         clauses.append(sql.SQL("status = %s"))
         params.append(where.status)

@@ -209,9 +209,8 @@ class ThreadFilter:
     """What `/threads/search` and `/threads/count` match on (all given parts must match)."""
 
     metadata: dict[str, Any] = field(default_factory=dict)
-    """Top-level keys the thread must have, each with an equal value (a None wants the key
-    present with a null value, as PostgreSQL's `@>` and langgraph-api: a missing key is
-    no match)."""
+    """What the thread's metadata must contain, as PostgreSQL's `@>` and langgraph-api
+    (`containment.py`; a None wants the key present with a null value)."""
     values: dict[str, Any] = field(default_factory=dict)
     """The same test on the thread's values."""
     status: ThreadStatus | None = None

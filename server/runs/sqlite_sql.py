@@ -13,6 +13,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from server.runs.containment import contains
 from server.runs.records import RunRecord, ThreadFilter, ThreadRecord
 from server.runs.serde import dumps
 
@@ -161,13 +162,13 @@ def match(document: str | None, key: str, wanted: str) -> bool:
 
 
 def holds(document: str | None, key: str, wanted: str) -> bool:
-    """`orca_holds(doc, key, wanted)`: whether the object has `key`, equal to `wanted` (JSON).
+    """`orca_holds(doc, key, wanted)`: whether the object has `key`, containing `wanted`.
 
-    The threads' test (`ThreadFilter`): as `match`, but a missing key is no match even for
-    a wanted null, as PostgreSQL's `@>` and langgraph-api (`{"k": None}` wants `k` there).
+    The threads' test (`ThreadFilter`): containment, as PostgreSQL's `@>` and langgraph-api
+    (`containment.py`); a missing key is no match even for a wanted null.
     """
     found = loads(document)
-    return isinstance(found, dict) and key in found and bool(found[key] == loads(wanted))
+    return isinstance(found, dict) and key in found and contains(found[key], loads(wanted))
 
 
 def text(value: Any) -> str:

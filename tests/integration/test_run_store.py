@@ -177,8 +177,10 @@ async def test_search_matches_metadata_values_status_and_ids(store: RunStore) ->
 
     assert await ids(ThreadFilter()) == ["t1", "t2", "t3"]
     assert await ids(ThreadFilter(metadata={"team": "red"})) == ["t1", "t2"]
-    # Top-level values are compared whole, not contained: ["x"] is not ["x", "y"].
-    assert await ids(ThreadFilter(metadata={"tags": ["x"]})) == ["t1"]
+    # Contained, as PostgreSQL's `@>` and langgraph-api: ["x"] is in ["x", "y"] too.
+    assert await ids(ThreadFilter(metadata={"tags": ["x"]})) == ["t1", "t2"]
+    assert await ids(ThreadFilter(metadata={"tags": ["y", "x"]})) == ["t2"]
+    assert await ids(ThreadFilter(metadata={"tags": "x"})) == []  # a list holds no scalar
     assert await ids(ThreadFilter(metadata={"team": None})) == []
     # A wanted None needs the key, null (PostgreSQL's `@>`, langgraph-api): no key, no match.
     assert await ids(ThreadFilter(metadata={"missing": None})) == []
@@ -188,6 +190,7 @@ async def test_search_matches_metadata_values_status_and_ids(store: RunStore) ->
     assert await store.count_threads("alice", ThreadFilter(metadata={"note": None})) == 1
     assert await ids(ThreadFilter(values={"step": None})) == []
     assert await ids(ThreadFilter(values={"step": 2})) == ["t2"]
+    assert await ids(ThreadFilter(values={"step": True})) == []  # true is not 1
     assert await ids(ThreadFilter(status="idle")) == ["t1", "t3"]
     assert await ids(ThreadFilter(ids=["t3", "theirs"])) == ["t3"]
     assert await ids(ThreadFilter(), descending=True) == ["t3", "t2", "t1"]
@@ -197,6 +200,29 @@ async def test_search_matches_metadata_values_status_and_ids(store: RunStore) ->
     assert await store.count_threads("alice", ThreadFilter(metadata={"team": "red"})) == 2
     assert await store.count_threads("alice", ThreadFilter(values={"step": 1})) == 1
     assert await store.count_threads("bob", ThreadFilter(metadata={"team": "red"})) == 1
+
+
+async def test_search_finds_nested_metadata_and_values_by_containment(store: RunStore) -> None:
+    """What the reference servers find: part of a nested object, some of a list's items."""
+    metadata = {"user": {"name": "ana", "tags": ["a", "b"]}}
+    values = {"messages": [{"type": "human", "content": "hi"}, {"type": "ai", "content": "yo"}]}
+    await store.create_thread("n1", "alice", metadata, if_exists="raise")
+    await store.set_thread_state("n1", status="idle", values=values)
+    await store.create_thread("n2", "alice", {"user": {"name": "bo"}}, if_exists="raise")
+
+    async def ids(where: ThreadFilter) -> list[str]:
+        found = await store.search_threads(
+            "alice", where, limit=10, offset=0, sort_by="thread_id", descending=False
+        )
+        return [thread.thread_id for thread in found]
+
+    assert await ids(ThreadFilter(metadata={"user": {"name": "ana"}})) == ["n1"]
+    assert await ids(ThreadFilter(metadata={"user": {"tags": ["b"]}})) == ["n1"]
+    assert await ids(ThreadFilter(metadata={"user": {"tags": ["c"]}})) == []
+    assert await ids(ThreadFilter(metadata={"user": {}})) == ["n1", "n2"]
+    assert await ids(ThreadFilter(values={"messages": [{"content": "yo"}]})) == ["n1"]
+    assert await ids(ThreadFilter(values={"messages": [{"content": "no"}]})) == []
+    assert await store.count_threads("alice", ThreadFilter(metadata={"user": {"name": "bo"}})) == 1
 
 
 # Runs -------------------------------------------------------------------------
