@@ -155,13 +155,19 @@ class EmbeddingGateway:
         return info
 
     async def embed(
-        self, texts: list[str], *, dimensions: int | None = None, use_cache: bool = True
+        self,
+        texts: list[str],
+        *,
+        dimensions: int | None = None,
+        use_cache: bool = True,
+        scope: str = "",
     ) -> EmbeddingResult:
         """Embed `texts`; row i of the result is the vector of `texts[i]`.
 
         A whole request is answered by one model: when the provider fails (5xx, or its
         circuit is open) and a fallback is configured, the fallback embeds every input,
-        under cache keys of its own identity.
+        under cache keys of its own identity. `scope` keeps cached vectors to the callers
+        that share it (see `cache_scope`); the workflows' own embeddings use none.
 
         Raises:
             ApiError: 400 for a bad `dimensions` or a refused input (naming its index),
@@ -169,7 +175,9 @@ class EmbeddingGateway:
         """
         self.observer.inputs(len(texts))
         try:
-            return await self._embed(self.embedder, self.batcher, texts, dimensions, use_cache)
+            return await self._embed(
+                self.embedder, self.batcher, texts, dimensions, use_cache, scope
+            )
         except ApiError as failure:
             if self.fallback is None or self.fallback_batcher is None:
                 raise
@@ -187,7 +195,7 @@ class EmbeddingGateway:
             log.warning("embedding provider failed (%s); the fallback answers", failure.message)
             self.fallbacks += 1
             return await self._embed(
-                self.fallback, self.fallback_batcher, texts, dimensions, use_cache
+                self.fallback, self.fallback_batcher, texts, dimensions, use_cache, scope
             )
 
     async def _embed(
@@ -197,6 +205,7 @@ class EmbeddingGateway:
         texts: list[str],
         dimensions: int | None,
         use_cache: bool,
+        scope: str,
     ) -> EmbeddingResult:
         info = await embedder.describe()
         if embedder is self.embedder:
@@ -209,7 +218,8 @@ class EmbeddingGateway:
         unique = list(dict.fromkeys(texts))
         position = {text: i for i, text in enumerate(unique)}
         inverse = np.fromiter((position[text] for text in texts), dtype=np.intp, count=len(texts))
-        keys = [cache_key(info.identity, text) for text in unique]
+        space = f"{info.identity}\0{scope}" if scope else info.identity
+        keys = [cache_key(space, text) for text in unique]
         found = await self._lookup(keys) if use_cache else {}
         hits = len(found)
         missing = {key: unique[i] for i, key in enumerate(keys) if key not in found}

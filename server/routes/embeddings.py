@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
+from server.auth.identity import Identity
 from server.deps import get_identity, resources_of
 from server.embeddings.errors import ApiError
 from server.embeddings.gateway import EmbeddingGateway
@@ -97,7 +98,10 @@ async def create_embeddings(request: Request) -> Response:
     body = parse_request(await read_body(request, limit))
     gateway.check_model(body.model)
     use_cache = "no-cache" not in request.headers.get("cache-control", "")
-    result = await gateway.embed(body.texts, dimensions=body.dimensions, use_cache=use_cache)
+    scope = cache_scope(await get_identity(request))  # known already: the route asked first
+    result = await gateway.embed(
+        body.texts, dimensions=body.dimensions, use_cache=use_cache, scope=scope
+    )
     return Response(
         encode_response(result, body.model, body.encoding_format),
         media_type="application/json",
@@ -107,6 +111,16 @@ async def create_embeddings(request: Request) -> Response:
             "X-Cache-Misses": str(result.misses),
         },
     )
+
+
+def cache_scope(identity: Identity) -> str:
+    """Return whose cached vectors a caller may be answered from: its own, when auth is on.
+
+    `X-Cache` (and the time a hit saves) would otherwise tell one caller whether another,
+    or an ingest, had embedded an exact text: a guess at someone's document confirmed.
+    Without auth every caller is the same anonymous one, and shares the whole cache.
+    """
+    return "" if identity.kind == "anonymous" else f"{identity.kind}:{identity.id}"
 
 
 def direct_route(guards: Guards, app_dependencies: list[Any]) -> Route:
