@@ -21,6 +21,7 @@ from langchain_core.runnables.config import merge_configs
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Send
 
+from server.runs.context import AUTH_USER_KEYS
 from server.runs.events import RunEvents
 from server.runs.lookup import RunRejected
 from server.runs.patient_saver import patient
@@ -29,6 +30,8 @@ from server.runs.serde import jsonable
 from server.runs.state import stream_checkpoint
 
 INTERRUPT = "__interrupt__"
+SERVER_METADATA = frozenset({"tenant", *AUTH_USER_KEYS})
+"""Checkpoint metadata only the server writes: a caller's would pose as another identity."""
 NS_SEP = "|"
 
 
@@ -105,7 +108,10 @@ def run_config(run: RunRecord, *, recursion_limit: int) -> RunnableConfig:
     if checkpoint.get("checkpoint_id"):
         configurable["checkpoint_id"] = checkpoint["checkpoint_id"]
         configurable["checkpoint_ns"] = checkpoint.get("checkpoint_ns") or ""
-    metadata = {**(given.get("metadata") or {}), **run.metadata, **run_marks(run)}
+    if run.kwargs.get("tenant") is not None:  # the caller's identity decides, never its config
+        configurable["tenant"] = run.kwargs["tenant"]
+    sent = {**(given.get("metadata") or {}), **run.metadata}
+    metadata = {k: v for k, v in sent.items() if k not in SERVER_METADATA} | run_marks(run)
     # A caller may ask for fewer steps than ORCA_RECURSION_LIMIT, never for more.
     asked = given.get("recursion_limit")
     limit = min(int(asked), recursion_limit) if isinstance(asked, int) else recursion_limit
