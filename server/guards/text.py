@@ -40,6 +40,9 @@ from server.served_body import (
 )
 
 OPENAI_PREFIX = "/v1/"
+JSONRPC_PREFIXES = ("/a2a/", "/mcp")
+"""The JSON-RPC doors (A2A, MCP): a refusal there is a JSON-RPC error."""
+INVALID_PARAMS = -32602
 EXEMPT_PATHS = frozenset({"/v1/embeddings"})
 ESCAPES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 """JSON escapes that may decode to U+0000 or to a lone surrogate."""
@@ -77,7 +80,7 @@ class StorableText:
         body, more = await _read_body(receive)
         found = _unstorable(body)
         if found is not None:
-            await _refuse(scope, replay_body(b"", more, receive), send, *found)
+            await _refuse(scope, replay_body(b"", more, receive), send, *found, body)
             return
         await self.app(scope, replay_body(body, more, receive), send)
 
@@ -169,13 +172,34 @@ def _as_utf8(body: bytes) -> bytes:
 
 
 async def _refuse(
-    scope: Scope, receive: Receive, send: Send, where: tuple[Any, ...], problem: str
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    where: tuple[Any, ...],
+    problem: str,
+    body: bytes = b"",
 ) -> None:
-    if str(scope.get("path", "")).startswith(OPENAI_PREFIX):
-        param = ".".join(str(part) for part in where[1:]) or where[0]
+    path = str(scope.get("path", ""))
+    param = ".".join(str(part) for part in where[1:]) or where[0]
+    if path.startswith(OPENAI_PREFIX):
         error = ApiError(400, f"Invalid request: {problem} ({param})", param=param)
         response = JSONResponse(error.body(), status_code=400, headers=error.headers())
+    elif path.startswith(JSONRPC_PREFIXES):
+        # The doors' clients read JSON-RPC errors, answered with 200 as their SDKs do.
+        rpc_error = {"code": INVALID_PARAMS, "message": f"Invalid params: {problem} ({param})"}
+        answer = {"jsonrpc": "2.0", "id": _request_id(body), "error": rpc_error}
+        response = JSONResponse(answer)
     else:
         detail = [{"type": "value_error", "loc": list(where), "msg": problem, "input": None}]
         response = JSONResponse({"detail": detail}, status_code=422)
     await response(scope, receive, send)
+
+
+def _request_id(body: bytes) -> Any:
+    """Return the JSON-RPC id of a request body, or None when it has none to give."""
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    found = message.get("id") if isinstance(message, dict) else None
+    return found if isinstance(found, str | int) and not isinstance(found, bool) else None
