@@ -20,11 +20,13 @@ this parse instead of reading the body again.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from langserve.lzstring import LZString
 from pydantic import BaseModel, ValidationError
 
 from server.auth.identity import ANONYMOUS
@@ -67,8 +69,12 @@ class RunBodyCheck:
             raise invalid(*unstorable)
         if not isinstance(body, dict):
             raise invalid((), "the body must be a JSON object")
+        in_path = path_config(request)  # the `/c/{config_hash}/` routes' config
+        if (unstorable := find_unstorable(in_path)) is not None:
+            where, problem = unstorable
+            raise invalid(("config_hash", *where), problem)
         if endpoint == "batch":
-            self._check_batch(body)
+            self._check_batch(body, _thread_of(in_path))
             inputs = body["inputs"]
         else:
             _check_config(body.get("config", {}), ("config",))
@@ -84,7 +90,7 @@ class RunBodyCheck:
                     raise HTTPException(403, str(refused)) from None
                 raise invalid(("input", "paths"), str(refused)) from None
 
-    def _check_batch(self, body: dict[str, Any]) -> None:
+    def _check_batch(self, body: dict[str, Any], path_thread: str | None) -> None:
         inputs = body.get("inputs")
         if not isinstance(inputs, list):
             raise invalid(("inputs",), "'inputs' must be a list of inputs")
@@ -100,7 +106,7 @@ class RunBodyCheck:
             _check_config(config, ("config",))
         for index, item in enumerate(inputs):
             self._check_input(item, ("inputs", index))
-        _check_batch_threads(config, len(inputs))
+        _check_batch_threads(config, len(inputs), path_thread)
 
     def _check_input(self, value: Any, where: tuple[Any, ...]) -> None:
         try:
@@ -115,14 +121,17 @@ class RunBodyCheck:
             raise invalid(where, f"not a valid input: {type(exc).__name__}: {exc}") from None
 
 
-def _check_batch_threads(config: dict[str, Any] | list[Any], count: int) -> None:
+def _check_batch_threads(
+    config: dict[str, Any] | list[Any], count: int, path_thread: str | None
+) -> None:
     """Refuse a batch that names one thread for two of its inputs.
 
     A batch runs its inputs at once and a thread runs one run at a time: the first input
-    ran and the batch answered 409, losing the others' answers.
+    ran and the batch answered 409, losing the others' answers. An input's thread is its
+    config's, else the one the route's config hash names.
     """
     configs = config if isinstance(config, list) else [config] * count
-    named = [_thread_of(item) for item in configs]
+    named = [_thread_of(item) or path_thread for item in configs]
     taken = [thread for thread in named if thread is not None]
     if len(taken) != len(set(taken)):
         where = ("config",) if isinstance(config, dict) else ("config", named.index(taken[0]))
@@ -131,6 +140,22 @@ def _check_batch_threads(config: dict[str, Any] | list[Any], count: int) -> None
             "a batch runs its inputs at once, and a thread runs one at a time: give each "
             "input its own thread_id (a list of configs), or none",
         )
+
+
+def path_config(request: Request) -> dict[str, Any]:
+    """Return the config of a `/c/{config_hash}/` route, as LangServe decodes it.
+
+    {} elsewhere, or when it cannot be read: LangServe then answers 400 itself.
+    """
+    config_hash = request.path_params.get("config_hash")
+    if not config_hash:
+        return {}
+    try:
+        unpacked = LZString.decompressFromEncodedURIComponent(config_hash)  # type: ignore[no-untyped-call]
+        parsed = json.loads(unpacked)
+    except (ValueError, TypeError, RecursionError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _thread_of(config: dict[str, Any]) -> str | None:

@@ -102,9 +102,13 @@ async def assign_run_config(
             await runs.claim_thread(identity, thread_id, assistant)
         except NotFound:
             raise HTTPException(404, f"no thread {thread_id!r}") from None
-        if request.url.path.rsplit("/", 1)[-1].startswith("stream"):
-            if await runs.store.active_runs(thread_id):
-                raise HTTPException(409, run_error_message(ThreadBusy(thread_id)))
+        endpoint = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        # Checked now, before anything runs: a stream's refusal would be an error event, and
+        # a batch's would come after its other inputs had run (and written their threads).
+        if (endpoint.startswith("stream") or endpoint == "batch") and (
+            await runs.store.active_runs(thread_id)
+        ):
+            raise HTTPException(409, run_error_message(ThreadBusy(thread_id)))
         configurable[CLAIMED_KEY] = True
     configurable["tenant"] = identity.tenant
     configurable[CONTEXT_KEY] = context

@@ -1,11 +1,16 @@
 """Run bodies LangServe used to answer with 500 (found by Schemathesis) are 422s."""
 
+import json
+import uuid
 from typing import Any
 
 import httpx
 import pytest
+from langserve.lzstring import LZString
 
+from server.auth.identity import ANONYMOUS
 from server.run_policy import MAX_BATCH_RUNS
+from server.runs.records import RunRecord
 from server.served_body import MAX_NESTING, find_unstorable, nesting
 
 QUESTION = {"question": "Who led Project Falcon?"}
@@ -106,6 +111,58 @@ async def test_a_batch_naming_one_thread_twice_is_422_and_runs_nothing(
     assert (await client.get("/threads/t-batch")).status_code == 404
     one = {"inputs": [QUESTION], "config": {"configurable": {"thread_id": "t-batch"}}}
     assert (await client.post("/workflows/rag/batch", json=one)).status_code == 200
+
+
+def hashed(config: dict[str, Any]) -> str:
+    """The `/c/{config_hash}/` segment LangServe's playground sends for `config`."""
+    return str(LZString.compressToEncodedURIComponent(json.dumps(config)))  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize("thread_id", ["a\x00b", "a\ud800b"])
+@pytest.mark.parametrize("endpoint", ["invoke", "batch", "stream"])
+async def test_text_no_store_takes_in_a_config_hash_is_422(
+    client: httpx.AsyncClient, thread_id: str, endpoint: str
+) -> None:
+    """The config of a `/c/{hash}/` route is checked as a body's (it was a plain 500)."""
+    body = {"inputs": [QUESTION]} if endpoint == "batch" else {"input": QUESTION}
+    config = hashed({"configurable": {"thread_id": thread_id}})
+    response = await client.post(f"/workflows/rag/c/{config}/{endpoint}", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][:2] == ["body", "config_hash"]
+
+
+async def test_a_batch_on_a_config_hash_naming_a_thread_is_one_thread_twice(
+    client: httpx.AsyncClient,
+) -> None:
+    config = hashed({"configurable": {"thread_id": "t-hashed"}})
+    body = {"inputs": [QUESTION, QUESTION]}
+    response = await client.post(f"/workflows/rag/c/{config}/batch", json=body)
+    assert response.status_code == 422, response.text
+    assert (await client.get("/threads/t-hashed")).status_code == 404
+    own = {**body, "config": [{"configurable": {"thread_id": f"t-own-{i}"}} for i in range(2)]}
+    assert (await client.post(f"/workflows/rag/c/{config}/batch", json=own)).status_code == 200
+
+
+async def test_a_batch_naming_a_busy_thread_is_409_before_any_input_runs(
+    client: httpx.AsyncClient,
+) -> None:
+    """Checked while the configs are read: the other inputs had run and written their threads."""
+    assert (await client.post("/threads", json={"thread_id": "t-busy"})).status_code == 200
+    store = client._transport.app.state.resources.runs.store  # type: ignore[attr-defined]
+    running = RunRecord(
+        run_id=str(uuid.uuid4()),
+        thread_id="t-busy",
+        assistant_id="rag",
+        graph_id="rag",
+        owner=ANONYMOUS.id,
+        kwargs={"input": QUESTION},
+    )
+    await store.insert_run(running, claim_for="another-process", lease_s=60)
+    configs = [{"configurable": {"thread_id": thread}} for thread in ("t-fresh", "t-busy")]
+    body = {"inputs": [QUESTION, QUESTION], "config": configs}
+    response = await client.post("/workflows/rag/batch", json=body)
+    assert response.status_code == 409, response.text
+    assert (await client.get("/threads/t-fresh/runs")).json() == []
 
 
 def test_what_cannot_be_stored_is_located() -> None:
