@@ -40,7 +40,7 @@ from server.run_policy import RunRefused
 from server.runs.context import with_auth_user
 from server.runs.events import RunEvents
 from server.runs.local import LocalRun, RunEnded, marked
-from server.runs.records import RunRecord, ThreadBusy
+from server.runs.records import ACTIVE, RunRecord, ThreadBusy
 from server.runs.service import NotFound, RunRejected, RunsService
 from server.runs.waiting import stopped
 
@@ -113,10 +113,18 @@ async def earlier_run_stopped(runs: RunsService, thread_id: str) -> bool:
     """
     active = await runs.store.active_runs(thread_id)
     for run in active:
-        if await runs.store.cancel_requested(run.run_id) is None:
+        if await runs.store.cancel_requested(run.run_id) is None and await still_active(
+            runs, run.run_id
+        ):
             return False
     await stopped(runs.wait, active)
     return True
+
+
+async def still_active(runs: RunsService, run_id: str) -> bool:
+    """Whether the run is pending or running (a cancelled one may have just ended)."""
+    run = await runs.store.get_run(run_id)
+    return run is not None and run.status in ACTIVE
 
 
 async def _each(events: list[BaseEvent]) -> AsyncIterator[BaseEvent]:
