@@ -41,6 +41,7 @@ from server.routes import (
 )
 from server.routes import metrics as metrics_route
 from server.routes.workflows import mount_workflows
+from server.served_errors import StreamErrors
 from server.settings import Settings, load_settings
 
 VERSION = "0.1.0"
@@ -114,6 +115,9 @@ def create_app(
         limit=settings.max_body_bytes,
         openai_limit=settings.embedding_max_body_bytes,
     )
+    # Inside `AnsweredErrors`: a LangServe stream that fails because a dependency is down
+    # ends here, its error event naming it, instead of going on up as a cut connection.
+    app.add_middleware(StreamErrors)
     # Inside the request observer, so the 500 it answers is counted and carries the id.
     app.add_middleware(AnsweredErrors)
     if settings.metrics_enabled or tracer is not None:

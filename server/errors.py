@@ -39,6 +39,9 @@ UPSTREAM_ERRORS: dict[type[Exception], str] = {
 }
 
 
+DEPENDENCY_STATUSES = frozenset({502, 503, 504})
+"""An `ApiError` with one of these reports a dependency down, failing or too slow."""
+
 RUN_ERRORS: dict[type[Exception], int] = {
     NotFound: 404,
     Forbidden: 403,
@@ -102,8 +105,7 @@ def add_error_handlers(app: FastAPI) -> None:
             request: Request, exc: Exception, dependency: str = dependency
         ) -> Response:
             log.warning("%s unavailable on %s: %s", dependency, request.url.path, exc)
-            message = f"{dependency} is unavailable: {type(exc).__name__}: {exc}"
-            return await api_error(request, ApiError(503, message, retry_after=5))
+            return await api_error(request, unavailable(dependency, exc))
 
         app.add_exception_handler(exc_type, handler)
 
@@ -176,16 +178,51 @@ async def upstream_error(request: Request, exc: Exception) -> Response:
     """
     assert isinstance(exc, UpstreamError)
     log.warning("%s on %s", exc, request.url.path)
-    error = ApiError(exc.status, str(exc), code=exc.code, retry_after=exc.retry_after)
-    return await api_error(request, error)
+    return await api_error(request, upstream_failure(exc))
 
 
 async def ollama_refused(request: Request, exc: Exception) -> Response:
     """Report what Ollama said; its 4xx are our configuration's fault, so 502."""
+    return await api_error(request, ollama_failure(exc))
+
+
+def unavailable(dependency: str, exc: BaseException) -> ApiError:
+    """Return the 503 for a dependency that could not be reached, naming it."""
+    message = f"{dependency} is unavailable: {type(exc).__name__}: {exc}"
+    return ApiError(503, message, retry_after=5)
+
+
+def upstream_failure(exc: UpstreamError) -> ApiError:
+    """Return the answer for a guarded upstream's failure, with its status and wait."""
+    return ApiError(exc.status, str(exc), code=exc.code, retry_after=exc.retry_after)
+
+
+def ollama_failure(exc: BaseException) -> ApiError:
+    """Return the answer for Ollama's refusal: 503 for its 5xx, 502 for the rest."""
     status = getattr(exc, "status_code", 500)
     message = f"Ollama answered {status}: {getattr(exc, 'error', str(exc))}"
-    error = ApiError(503 if status >= 500 else 502, message)
-    return await api_error(request, error)
+    return ApiError(503 if status >= 500 else 502, message)
+
+
+def dependency_failure(exc: BaseException) -> ApiError | None:
+    """Return what `invoke` answers when `exc` says a dependency failed; None for the rest.
+
+    For an answer that can no longer choose its status (a stream already under way): these
+    messages name the dependency and were written to be shown, as the handlers above show
+    them. Anything else, a bug included, may carry what a client must not see.
+    """
+    if isinstance(exc, ApiError):
+        return exc if exc.status in DEPENDENCY_STATUSES else None
+    if isinstance(exc, UpstreamError):
+        return upstream_failure(exc)
+    if isinstance(exc, ollama.ResponseError):
+        return ollama_failure(exc)
+    if isinstance(exc, psycopg.errors.ProgramLimitExceeded):  # the request's doing
+        return None
+    for exc_type in type(exc).__mro__:  # the most specific, as the handlers are looked up
+        if exc_type in UPSTREAM_ERRORS:
+            return unavailable(UPSTREAM_ERRORS[exc_type], exc)
+    return None
 
 
 class AnsweredErrors:

@@ -137,8 +137,10 @@ class ServedWorkflow(RunnableSerializable[dict[str, Any], dict[str, Any]]):
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream the graph's updates; `astream_events` and `astream_log` build on this.
 
-        A run that fails (past its deadline too) reaches the client as LangServe's `error`
-        event (status 500, message hidden), whatever the cause.
+        A run that fails reaches the client as LangServe's `error` event, which hides the
+        message (status 500): an arbitrary error may carry what a client must not see. One
+        that failed because a dependency is down gets the status and message `invoke` would
+        answer (`server/served_errors.py`); one past its deadline stays a hidden 500.
         """
         graph, run_config, context = self._prepared(config)
         limits = self.limits
