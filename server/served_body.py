@@ -153,7 +153,7 @@ def path_config(request: Request) -> dict[str, Any]:
     try:
         unpacked = LZString.decompressFromEncodedURIComponent(config_hash)  # type: ignore[no-untyped-call]
         parsed = json.loads(unpacked)
-    except (ValueError, TypeError, RecursionError):
+    except Exception:  # noqa: BLE001 - LZString fails in many ways on text it did not write
         return {}
     return parsed if isinstance(parsed, dict) else {}
 

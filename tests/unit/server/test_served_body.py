@@ -131,6 +131,14 @@ async def test_text_no_store_takes_in_a_config_hash_is_422(
     assert response.json()["detail"][0]["loc"][:2] == ["body", "config_hash"]
 
 
+@pytest.mark.parametrize("config_hash", ["%01%F4%86%B2%A9%E1%83%AE%0E%15", "%C3%B2", "run"])
+async def test_a_config_hash_that_is_no_config_is_langserve_s_400(
+    client: httpx.AsyncClient, config_hash: str
+) -> None:
+    response = await client.post(f"/workflows/rag/c/{config_hash}/invoke", json={"input": QUESTION})
+    assert response.status_code == 400, response.text
+
+
 async def test_a_batch_on_a_config_hash_naming_a_thread_is_one_thread_twice(
     client: httpx.AsyncClient,
 ) -> None:
