@@ -67,6 +67,15 @@ def first_positive_case(operation: Any) -> Any:
     return found[0]
 
 
+def json_rpc_error(response: Any) -> bool:
+    """Whether the answer is a JSON-RPC error (the A2A and MCP doors' refusals)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("jsonrpc") == "2.0" and "error" in body
+
+
 def test_no_request_breaks_a_stream_or_gets_a_server_error(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -91,6 +100,8 @@ def test_no_request_breaks_a_stream_or_gets_a_server_error(
             failures.append(
                 f"{label}: {response.status_code} {response.text[:300]}\n{case.as_curl_command()}"
             )
+        if response.status_code < 400 and json_rpc_error(response):
+            return 400  # a JSON-RPC door refuses with 200 and an `error` member: a refusal
         return int(response.status_code)
 
     with live_server(app) as url:
