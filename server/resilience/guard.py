@@ -25,9 +25,9 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    stop_before_delay,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from server.embeddings.errors import ApiError
 from server.resilience.breakers import Breakers, CircuitState
@@ -114,13 +114,25 @@ class Guard:
             Exception: anything else `fn` raised (a 4xx, a bug), unchanged, after one attempt.
         """
         deadline_at = asyncio.get_running_loop().time() + self.policy.deadline_s
+        # The first attempt runs outside tenacity, whose loop costs about as much as the
+        # rest of a cache-missed /v1/embeddings request's own work; a failure it would
+        # retry is replayed to it as its first attempt, so the policy applies unchanged.
+        replay: list[Exception] = []
 
         async def attempt() -> T:
+            if replay:
+                raise replay.pop()
             async with self._attempt(deadline_at):
                 return await fn()
 
         try:
-            return await self._retrying()(attempt)
+            try:
+                return await attempt()
+            except Exception as first:
+                if not classify(first, self.policy).retry:
+                    raise
+                replay.append(first)
+            return await self._retrying(deadline_at)(attempt)
         except Exception as exc:
             raise self._final(exc, f"no answer within {self.policy.deadline_s:g}s") from exc
 
@@ -136,7 +148,9 @@ class Guard:
         loop = asyncio.get_running_loop()
         deadline_at = loop.time() + self.policy.deadline_s
         try:
-            opened = await self._retrying()(self._open, open_stream, meaningful, deadline_at)
+            opened: _Opened[T] = await self._retrying(deadline_at)(
+                self._open, open_stream, meaningful, deadline_at
+            )
         except Exception as exc:
             detail = f"no first token within {self.stream_limits.first_token_s:g}s"
             raise self._final(exc, detail) from exc
@@ -220,11 +234,12 @@ class Guard:
         finally:
             self._slots.release()
 
-    def _retrying(self) -> AsyncRetrying:
+    def _retrying(self, deadline_at: float) -> AsyncRetrying:
         policy = self.policy
+        loop = asyncio.get_running_loop()
         return AsyncRetrying(
             retry=retry_if_exception(lambda exc: classify(exc, policy).retry),
-            stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.deadline_s),
+            stop=stop_after_attempt(policy.attempts) | _stop_at(loop, deadline_at),
             wait=self._wait,
             before_sleep=self._before_sleep,
             reraise=True,
@@ -264,6 +279,17 @@ class Guard:
                 self.name, _describe(exc), retry_after=verdict.retry_after or 5.0
             )
         return exc
+
+
+class _stop_at(stop_base):  # noqa: N801 - named as tenacity's own stop conditions
+    """Stop when the next attempt would start after `deadline_at` (the call's, not the loop's)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, deadline_at: float) -> None:
+        self.loop = loop
+        self.deadline_at = deadline_at
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.loop.time() + (retry_state.upcoming_sleep or 0.0) >= self.deadline_at
 
 
 def _describe(exc: BaseException) -> str:

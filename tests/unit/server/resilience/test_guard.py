@@ -60,6 +60,25 @@ async def test_every_attempt_failing_is_one_503_after_exactly_the_attempts() -> 
     assert upstream.calls == 3
 
 
+async def test_one_attempt_means_no_retry() -> None:
+    g = await guard(attempts=1)
+    upstream = Upstream(status_error(503))
+    with pytest.raises(UpstreamUnavailable):
+        await g.call(upstream)
+    assert upstream.calls == 1 and g.retries == 0 and g.attempts == 1
+
+
+async def test_a_retry_that_would_start_after_the_deadline_is_not_waited_for() -> None:
+    g = await guard(deadline_s=0.5, retry_after_cap_s=10)
+    upstream = Upstream(status_error(429, {"Retry-After": "5"}))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(UpstreamUnavailable):
+        await g.call(upstream)
+    assert upstream.calls == 1 and g.retries == 0
+    assert loop.time() - started < 4  # gave up, not slept 5 s past the deadline
+
+
 async def test_a_client_error_is_raised_at_once_and_does_not_count_against_the_circuit() -> None:
     g = await guard(failures=1)
     upstream = Upstream(status_error(400))
