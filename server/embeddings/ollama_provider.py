@@ -44,6 +44,7 @@ class OllamaEmbedder:
         self.truncate = truncate
         self.max_input_tokens = max_input_tokens
         self.max_concurrency = max_concurrency
+        self.min_busy_batch = 1
         self.label = f"ollama:{model}"
         self._info: ModelInfo | None = None
         self._described_at = 0.0

@@ -49,6 +49,7 @@ class OpenAIEmbedder:
         self.truncate = truncate
         self.max_input_tokens = max_input_tokens
         self.max_concurrency = max_concurrency
+        self.min_busy_batch = 1
         self.label = f"openai:{model}@{shown_url(self.base_url)}"
         self._info: ModelInfo | None = None
 

@@ -50,6 +50,9 @@ class Embedder(Protocol):
     """`provider:model`, for health checks and logs."""
     max_concurrency: int
     """Calls the provider can usefully run at once."""
+    min_busy_batch: int
+    """Inputs a call should carry while another is in flight: 1 for a server; for a model in
+    this process, the batch under which a pass costs about what one at this size does."""
 
     async def describe(self) -> ModelInfo:
         """Return the model's identity and size (may ask the provider; cached by the caller)."""

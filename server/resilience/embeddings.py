@@ -25,6 +25,7 @@ class GuardedEmbedder:
         self.guard = guard
         self.label = inner.label
         self.max_concurrency = inner.max_concurrency
+        self.min_busy_batch = inner.min_busy_batch
 
     async def describe(self) -> ModelInfo:
         """Return the model's identity (the provider asks its server once, then caches it)."""

@@ -30,6 +30,7 @@ class CountingEmbedder:
 
     def __init__(self, *, max_concurrency: int = 4, version: str = "1") -> None:
         self.max_concurrency = max_concurrency
+        self.min_busy_batch = 1
         self.version = version
         self.batches: list[list[str]] = []
         self.gate: asyncio.Event | None = None

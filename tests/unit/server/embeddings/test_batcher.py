@@ -69,6 +69,27 @@ async def test_misses_of_concurrent_requests_leave_together_while_the_provider_i
     assert len(embedder.batches) == 2
 
 
+async def test_while_a_call_runs_a_small_batch_waits_to_fill_or_for_the_call_to_end() -> None:
+    embedder = CountingEmbedder()
+    embedder.min_busy_batch = 3
+    embedder.gate = asyncio.Event()
+    subject = batcher(embedder, max_concurrency=3)
+    first = asyncio.create_task(subject.run(items("first")))
+    await settle()
+    lone = asyncio.create_task(subject.run(items("lone")))
+    await settle()
+    assert embedder.batches == [["first"]]  # a free slot, but one text: it waits
+    pair = [asyncio.create_task(subject.run(items(f"text {i}"))) for i in range(2)]
+    await settle()
+    assert sorted(embedder.batches[1]) == ["lone", "text 0", "text 1"]  # filled: it left
+    late = asyncio.create_task(subject.run(items("late")))
+    await settle()
+    assert len(embedder.batches) == 2  # a slot is free, but calls run: it waits
+    embedder.gate.set()
+    await asyncio.gather(first, lone, *pair, late)
+    assert embedder.batches[2] == ["late"]  # the calls ended: it left as it was
+
+
 async def test_a_large_request_is_split_into_provider_sized_batches_with_bounded_concurrency() -> (
     None
 ):
