@@ -110,21 +110,30 @@ async def sse_lines(response: httpx.Response) -> AsyncIterator[SseEvent | str]:
             fields = {}
 
 
+HELD_ANSWER_S = 8.0
+"""Longest a held receiver keeps a webhook POST unanswered (below the sender's timeout)."""
+
+
 @dataclass
 class WebhookReceiver:
     """A loopback HTTP server that records the JSON bodies POSTed to it."""
 
     url: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
+    arrived: int = 0
+    """POSTs that came in, answered or still held."""
 
 
 @contextmanager
-def webhook_receiver() -> Iterator[WebhookReceiver]:
-    """Run a receiver on a free loopback port in a thread."""
+def webhook_receiver(hold: threading.Event | None = None) -> Iterator[WebhookReceiver]:
+    """Run a receiver on a free loopback port in a thread; `hold` delays its answers."""
     receiver = WebhookReceiver()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            receiver.arrived += 1
+            if hold is not None:
+                hold.wait(HELD_ANSWER_S)
             length = int(self.headers.get("Content-Length", "0"))
             receiver.received.append(json.loads(self.rfile.read(length)))
             self.send_response(204)

@@ -31,7 +31,7 @@ from server.runs.state import thread_config
 from server.runs.stream_metrics import StreamBufferMetrics
 from server.runs.thread_locks import ThreadLocks
 from server.runs.thread_sweeper import ThreadSweeper
-from server.runs.webhooks import deliver
+from server.runs.webhooks import WebhookSender
 from server.runs.workers import RunWorkers
 from server.settings import Settings
 
@@ -100,6 +100,8 @@ async def open_runs(
         snapshot = await graphs[run.graph_id].aget_state(thread_config(run.thread_id))
         return jsonable(snapshot.values)
 
+    webhooks = WebhookSender(allow_private=settings.webhook_allow_private)
+
     async def after_run(run: RunRecord, outcome: Outcome, cancel_reason: str | None) -> None:
         if cancel_reason == "rollback":
             await store.delete_run(run.run_id)
@@ -112,7 +114,7 @@ async def open_runs(
             payload["values"] = outcome.values
             if outcome.status in ("error", "timeout"):
                 payload["error"] = outcome.result.get("__error__")
-            await deliver(webhook, payload, allow_private=settings.webhook_allow_private)
+            webhooks.send(webhook, payload)  # a slow receiver holds up no waiter, no slot
 
     workers = RunWorkers(
         store,
@@ -148,6 +150,7 @@ async def open_runs(
     finally:
         await sweeper.stop()  # before the workers drain: it deletes through the service
         await workers.stop()
+        await webhooks.aclose(settings.run_drain_s)
         await signals.stop()
         if metrics is not None:
             metrics.registry.unregister(buffers)

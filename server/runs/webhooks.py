@@ -4,6 +4,10 @@ The URL is checked when the run is created (http or https; no loopback, link-loc
 private address unless `ORCA_WEBHOOK_ALLOW_PRIVATE`), and again when it is called, since
 a name can resolve differently later. Delivery is retried three times with backoff; a
 webhook that still fails is logged, never retried forever.
+
+Delivery runs beside the run, not in it (`WebhookSender`): a run's `/wait`, `/join` and
+stream end when its outcome is stored, and its worker slot is free again, however long
+the receiver takes (up to three attempts of `TIMEOUT_S`).
 """
 
 from __future__ import annotations
@@ -67,3 +71,27 @@ async def deliver(url: str, payload: dict[str, Any], *, allow_private: bool) -> 
                         response.raise_for_status()
     except (httpx.HTTPError, WebhookRefused) as error:
         log.warning("webhook %s failed: %s", url, error)
+
+
+class WebhookSender:
+    """Deliver webhooks in the background; at shutdown, give those under way a moment."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._deliveries: set[asyncio.Task[None]] = set()
+
+    def send(self, url: str, payload: dict[str, Any]) -> None:
+        """Start delivering `payload` to `url`; failures are logged by `deliver`."""
+        task = asyncio.create_task(deliver(url, payload, allow_private=self.allow_private))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def aclose(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for the deliveries under way, then cancel the rest."""
+        if not self._deliveries:
+            return
+        _, late = await asyncio.wait(set(self._deliveries), timeout=timeout_s)
+        for task in late:
+            log.warning("webhook delivery cut short by shutdown")
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)

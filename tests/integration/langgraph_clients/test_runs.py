@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
@@ -353,6 +354,29 @@ async def test_a_webhook_receives_the_finished_run(backend: str | None, tmp_path
     assert (posted["run_id"], posted["thread_id"]) == (run["run_id"], thread_id)
     assert posted["status"] == "success"
     assert texts(posted["values"]) == ["call me", "echo: call me"]
+
+
+async def test_a_slow_webhook_holds_up_neither_the_wait_nor_the_next_run(
+    backend: str | None, tmp_path: Path
+) -> None:
+    settings = runs_settings(tmp_path / "var", backend, webhook_allow_private=True, run_workers=1)
+    answer = threading.Event()
+    with webhook_receiver(hold=answer) as receiver, served(settings) as url:
+        try:
+            async with get_client(url=url) as client:
+                thread_id = await new_thread(client)
+                hooked = {"webhook": receiver.url}
+                first = await client.runs.wait(thread_id, "echo", input=user("one"), **hooked)
+                # The one worker slot is free while the receiver still holds the POST.
+                second = await client.runs.wait(thread_id, "echo", input=user("two"))
+                assert receiver.received == [] and receiver.arrived >= 1
+                answer.set()
+                await eventually(lambda: len(receiver.received) == 1)
+        finally:
+            answer.set()
+    assert texts(first) == ["one", "echo: one"]
+    assert texts(second)[-1] == "echo: two"
+    assert receiver.received[0]["status"] == "success"
 
 
 async def test_a_loopback_webhook_is_refused_unless_allowed(client: LangGraphClient) -> None:
