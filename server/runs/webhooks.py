@@ -2,8 +2,12 @@
 
 The URL is checked when the run is created (http or https; no loopback, link-local or
 private address unless `ORCA_WEBHOOK_ALLOW_PRIVATE`), and again when it is called, since
-a name can resolve differently later. Delivery is retried three times with backoff; a
-webhook that still fails is logged, never retried forever.
+a name can resolve differently later. The call then goes to the address that check found,
+not to the name resolved once more: a name that answered a public address to the check and
+a loopback one to the connection (DNS rebinding) would otherwise reach this host's own
+services. The request still names the host (`Host`, and TLS's SNI and certificate check).
+Delivery is retried three times with backoff; a webhook that still fails is logged, never
+retried forever.
 
 Delivery runs beside the run, not in it (`WebhookSender`): a run's `/wait`, `/join` and
 stream end when its outcome is stored, and its worker slot is free again, however long
@@ -16,8 +20,9 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -32,13 +37,17 @@ class WebhookRefused(ValueError):
     """The webhook URL may not be called."""
 
 
-async def check_webhook(url: str, *, allow_private: bool) -> None:
-    """Raise WebhookRefused when `url` is not http(s) or reaches a private address."""
+async def check_webhook(url: str, *, allow_private: bool) -> str | None:
+    """Return the address to call `url` at; None when private addresses are allowed.
+
+    Raises:
+        WebhookRefused: `url` is not http(s), does not resolve, or reaches a private address.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookRefused("webhook must be an http or https URL")
     if allow_private:
-        return
+        return None
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
     except socket.gaierror:
@@ -50,12 +59,38 @@ async def check_webhook(url: str, *, allow_private: bool) -> None:
                 f"webhook host {parts.hostname!r} is a private address; "
                 "set ORCA_WEBHOOK_ALLOW_PRIVATE=true to allow it"
             )
+    return str(infos[0][4][0])
+
+
+@dataclass(frozen=True)
+class PinnedCall:
+    """A webhook request aimed at a checked address, still naming its host."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, Any]
+
+
+def pinned(url: str, address: str | None) -> PinnedCall:
+    """Return the request for `url` sent to `address` (or by name, when None)."""
+    headers = {"Content-Type": "application/json"}
+    parts = urlsplit(url)
+    if address is None or parts.hostname is None:
+        return PinnedCall(url, headers, {})
+    host = f"[{address}]" if ":" in address else address
+    userinfo, _, named = parts.netloc.rpartition("@")  # `named`: the host as written, port too
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = f"{userinfo}@{netloc}" if userinfo else netloc
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return PinnedCall(
+        urlunsplit(parts._replace(netloc=netloc)), headers | {"Host": named}, extensions
+    )
 
 
 async def deliver(url: str, payload: dict[str, Any], *, allow_private: bool) -> None:
     """POST `payload` to the webhook, retrying transport errors and 5xx answers."""
     try:
-        await check_webhook(url, allow_private=allow_private)
+        call = pinned(url, await check_webhook(url, allow_private=allow_private))
         async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(3),
@@ -65,7 +100,10 @@ async def deliver(url: str, payload: dict[str, Any], *, allow_private: bool) -> 
             ):
                 with attempt:
                     response = await client.post(
-                        url, content=dumps(payload), headers={"Content-Type": "application/json"}
+                        call.url,
+                        content=dumps(payload),
+                        headers=call.headers,
+                        extensions=call.extensions,
                     )
                     if response.status_code >= 500:
                         response.raise_for_status()

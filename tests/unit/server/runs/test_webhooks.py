@@ -46,3 +46,48 @@ async def test_shutdown_waits_for_deliveries_then_cancels_the_late_ones(
     assert delivered == ["https://example.com/quick"]
     assert not stuck.is_set()
     await sender.aclose(timeout_s=0.05)  # nothing left: returns at once
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "sent_to", "host", "sni"),
+    [
+        ("http://hooks.example.com/a?b=1", "203.0.113.5", "http://203.0.113.5/a?b=1", None, None),
+        (
+            "https://u:p@hooks.example.com:8443/a",
+            "2001:db8::5",
+            "https://u:p@[2001:db8::5]:8443/a",
+            "hooks.example.com:8443",
+            "hooks.example.com",
+        ),
+    ],
+)
+def test_a_checked_webhook_is_called_at_the_address_the_check_found(
+    url: str, address: str, sent_to: str, host: str | None, sni: str | None
+) -> None:
+    call = webhooks.pinned(url, address)
+    assert call.url == sent_to
+    assert call.headers["Host"] == (host or "hooks.example.com")
+    assert call.extensions == ({"sni_hostname": sni} if sni else {})
+    assert webhooks.pinned(url, None).url == url  # private addresses allowed: by name
+
+
+async def test_delivery_does_not_resolve_the_name_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    received: list[tuple[str, bytes]] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        host = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"host:"))
+        received.append((host.decode(), head))
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def checked(url: str, *, allow_private: bool) -> str:
+        return "127.0.0.1"  # what the check found; the name below resolves to nothing
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(webhooks, "check_webhook", checked)
+    async with server:
+        await webhooks.deliver(f"http://hooks.invalid:{port}/hook", {}, allow_private=False)
+    assert [host for host, _ in received] == [f"Host: hooks.invalid:{port}"]
