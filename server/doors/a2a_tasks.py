@@ -117,9 +117,10 @@ def _whole(value: Any) -> Any:
 
 def state_of(run: RunRecord) -> int:
     """Return the task state of the run."""
+    if is_paused(run):
+        return TaskState.TASK_STATE_INPUT_REQUIRED
     if run.status == "interrupted":
-        paused = is_paused(run)
-        return TaskState.TASK_STATE_INPUT_REQUIRED if paused else TaskState.TASK_STATE_CANCELED
+        return TaskState.TASK_STATE_CANCELED
     return STATES.get(run.status, TaskState.TASK_STATE_UNSPECIFIED)
 
 

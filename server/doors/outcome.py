@@ -37,6 +37,8 @@ def plain(value: Any) -> Any:
 def failure(run: RunRecord) -> str | None:
     """Return why the run did not complete, or None when it succeeded."""
     result = run.result if isinstance(run.result, dict) else {}
+    if is_paused(run):
+        return "the run paused for input (an interrupt); resume it on its thread"
     if run.status == "success":
         return None
     if ERROR in result:
@@ -44,16 +46,19 @@ def failure(run: RunRecord) -> str | None:
         return f"{error.get('error', 'Error')}: {error.get('message', '')}".rstrip(": ")
     if run.status == "timeout":
         return "the run took longer than its time limit and was stopped"
-    if run.status == "interrupted" and run.cancel_reason:
-        return f"the run was cancelled ({run.cancel_reason})"
     if run.status == "interrupted":
-        return "the run paused for input (an interrupt); resume it on its thread"
+        return f"the run was cancelled ({run.cancel_reason or 'interrupt'})"
     return f"the run ended with status {run.status!r}"
 
 
 def is_paused(run: RunRecord) -> bool:
-    """Return whether the run stopped at an interrupt, waiting for input (not cancelled)."""
-    return run.status == "interrupted" and not run.cancel_reason
+    """Return whether the run stopped at an interrupt, waiting for input (not cancelled).
+
+    Such a run is `success`, as langgraph-api records it, and its result holds the
+    interrupts (`__interrupt__`). A static breakpoint (`interrupt_before`) asks for no
+    input: its run answers its values and reads as completed here.
+    """
+    return run.status == "success" and isinstance(run.result, dict) and INTERRUPT in run.result
 
 
 def answer_text(values: Any) -> str | None:

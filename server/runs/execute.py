@@ -44,7 +44,9 @@ class Outcome:
     values: Any = None
     interrupts: list[Any] = field(default_factory=list)
     paused: bool = False
-    """The graph stopped on an interrupt (dynamic, or `interrupt_before/after`)."""
+    """The graph stopped on an interrupt (dynamic, or `interrupt_before/after`). The run
+    is then `success`, as langgraph-api records it (its worker sets `interrupted` only on
+    a cancel); the thread is `interrupted` and holds the pending interrupts."""
     interrupts_by_task: dict[str, list[Any]] = field(default_factory=dict)
     """The pending interrupts by task id, as the thread object shows them."""
     cancel_reason: str | None = None
@@ -276,7 +278,7 @@ async def execute(
     if translator.paused:
         interrupts = jsonable(translator.interrupts)
         result = {INTERRUPT: interrupts} if interrupts else values
-        return Outcome("interrupted", result, values, interrupts, paused=True)
+        return Outcome("success", result, values, interrupts, paused=True)
     return Outcome("success", values, values)
 
 

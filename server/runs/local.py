@@ -115,6 +115,8 @@ class LocalRun:
             return "stopped"
         if outcome is None:
             return "requeued"
+        if outcome.paused:
+            return "interrupted"  # the metrics' outcome: it stopped at an interrupt
         return "cancelled" if outcome.cancel_reason else outcome.status
 
     async def execute(self, events: RunEvents) -> None:
@@ -138,7 +140,7 @@ async def outcome_from_state(
     interrupts = jsonable([i for task in snapshot.tasks for i in task.interrupts])
     by_task = {task.id: jsonable(task.interrupts) for task in snapshot.tasks if task.interrupts}
     if interrupts:
-        outcome = Outcome("interrupted", {INTERRUPT: interrupts}, values, interrupts, paused=True)
+        outcome = Outcome("success", {INTERRUPT: interrupts}, values, interrupts, paused=True)
         outcome.interrupts_by_task = by_task
         return outcome
     return Outcome("success", values, values)

@@ -4,8 +4,9 @@ A run row is at once the API's resource and the queue's entry: its `status` says
 is (pending → running → success | error | interrupted | timeout), `worker` and
 `lease_until` say who executes it and until when, and `attempt` is the fencing token
 every write of a worker carries (a worker whose lease was taken over writes nothing).
-A cancelled run is `interrupted`, as in langgraph-api and the SDKs' `RunStatus`; its
-`cancel_reason` (`interrupt`, `rollback`) tells it from a run paused on an interrupt.
+A cancelled run is `interrupted`, as in langgraph-api and the SDKs' `RunStatus`, with its
+`cancel_reason` (`interrupt`, `rollback`). A run that paused on an interrupt is `success`,
+as langgraph-api records it: its thread is `interrupted` and holds the interrupts.
 """
 
 from __future__ import annotations

@@ -60,8 +60,8 @@ THREAD_STATUS: dict[str, ThreadStatus] = {
     "timeout": "error",
     "error": "error",
 }
-"""A thread's status after its run ended; a run paused on an interrupt leaves it
-`interrupted` instead (an `interrupted` run that is not paused was cancelled)."""
+"""A thread's status after its run ended; a run paused on an interrupt (`success`, as
+langgraph-api records it) leaves it `interrupted` instead."""
 
 
 class RunWorkers:

@@ -172,6 +172,28 @@ async def test_stream_sends_status_updates_to_completion(door: Door) -> None:
     assert get_artifact_text(artifact) == "Scripted answer: stream me"
 
 
+async def test_a_task_paused_for_approval_asks_for_input_and_resumes_with_the_reply(
+    door: Door,
+) -> None:
+    url, key, _ = door
+    async with a2a_client(url, key) as client:
+        paused = await sent(client, said("note: buy milk"))
+        reply = said("approve", paused.context_id)
+        reply.message.task_id = paused.id
+        resumed = await sent(client, reply)
+        again = said("approve", paused.context_id)
+        again.message.task_id = resumed.id
+        with pytest.raises(InvalidParamsError):  # a completed task takes no reply
+            await sent(client, again)
+    assert paused.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    assert resumed.status.state == TaskState.TASK_STATE_COMPLETED
+    assert get_message_text(resumed.status.message) == "Saved the note."
+    # Seen through the runs API, the paused run is `success`, as langgraph-api records it.
+    async with httpx.AsyncClient(headers=headers(key), timeout=30) as http:
+        run = (await http.get(f"{url}/threads/{paused.context_id}/runs/{paused.id}")).json()
+    assert run["status"] == "success"
+
+
 async def test_a_workflow_without_messages_takes_text_or_a_data_part(door: Door) -> None:
     url, key, _ = door
     async with a2a_client(url, key, "rag") as rag, a2a_client(url, key, "ingest") as ingest:
