@@ -35,7 +35,8 @@ CALLER_SETTINGS = {
 }
 """The per-run settings a caller may set, with what each means; the rest is server-set."""
 WORKFLOW_SCOPES = {"ingest": INGEST}
-"""The scope each workflow needs beyond `run`."""
+"""The scope a workflow needs instead of `run`: an `ingest`-only key feeds the knowledge
+base and runs nothing else."""
 
 
 class RunRefused(ValueError):
@@ -100,12 +101,12 @@ class RunPolicy:
         Raises:
             RunRefused: 403 for a missing scope, 422 for a path outside the ingest roots.
         """
-        for scope in (RUN, WORKFLOW_SCOPES.get(workflow)):
-            if scope is not None and scope not in identity.scopes:
-                raise RunRefused(
-                    f"this credential lacks the {scope!r} scope needed to run {workflow!r}",
-                    status=403,
-                )
+        scope = WORKFLOW_SCOPES.get(workflow, RUN)
+        if scope not in identity.scopes:
+            raise RunRefused(
+                f"this credential lacks the {scope!r} scope needed to run {workflow!r}",
+                status=403,
+            )
         if workflow != "ingest" or not isinstance(run_input, Mapping):
             return
         paths = run_input.get("paths") or []

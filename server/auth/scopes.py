@@ -1,7 +1,8 @@
 """What an identity may do: scopes carried by API keys and Clerk tokens.
 
-- `run`: start runs of every workflow and use its own threads.
-- `ingest`: write to its own knowledge base (the `ingest` workflow, with texts it sends).
+- `run`: start runs of every workflow but `ingest`, and use its own threads.
+- `ingest`: write to its own knowledge base (the `ingest` workflow, with texts it sends);
+  a key with `ingest` alone does that and runs nothing else.
 - `admin`: besides, have the server read files on its own disk (`paths` of `ingest`), and
   only under `ORCA_INGEST_ROOTS`.
 

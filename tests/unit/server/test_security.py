@@ -160,6 +160,7 @@ async def test_api_keys_carry_scopes(tmp_path: Path, root: Path) -> None:
         keys = client._transport.app.state.resources.auth.keys  # type: ignore[attr-defined]
         (ordinary,) = await api_keys(settings, "alice")
         runner, _ = await keys.create(name="runner", owner="bob", scopes=frozenset({"run"}))
+        feeder, _ = await keys.create(name="feeder", owner="dan", scopes=frozenset({"ingest"}))
         operator, _ = await keys.create(
             name="ops", owner="carol", scopes=frozenset({"run", "ingest", "admin"})
         )
@@ -171,6 +172,12 @@ async def test_api_keys_carry_scopes(tmp_path: Path, root: Path) -> None:
         sent = {"input": {"files": [{"source": "a.md", "text": "Falcon."}]}}
         assert (await ingest(ordinary, sent)).status_code == 200
         assert (await ingest(runner, sent)).status_code == 403
+        assert (await ingest(feeder, sent)).status_code == 200  # `ingest` alone ingests
+        asked = {"input": {"question": "Falcon?"}}
+        chat = await client.post(
+            "/workflows/rag/invoke", json=asked, headers={"Authorization": f"Bearer {feeder}"}
+        )
+        assert chat.status_code == 403 and "'run' scope" in chat.text, chat.text
         server_paths = {"input": {"paths": [str(root)]}}
         assert (await ingest(ordinary, server_paths)).status_code == 403
         assert (await ingest(operator, server_paths)).status_code == 200
@@ -178,6 +185,7 @@ async def test_api_keys_carry_scopes(tmp_path: Path, root: Path) -> None:
         assert listed == {
             "alice": {"run", "ingest"},
             "bob": {"run"},
+            "dan": {"ingest"},
             "carol": {"run", "ingest", "admin"},
         }
 
