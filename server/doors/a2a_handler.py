@@ -10,6 +10,7 @@ SSE framing to the SDK's dispatcher (`server/routes/a2a.py`).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from server.doors.outcome import finished, is_paused
 from server.doors.schemas import input_schema
 from server.errors import refusal_text
 from server.runs.assistants import Assistant
+from server.runs.execute import Outcome
 from server.runs.records import RunRecord
 from server.runs.schema import CommandBody, RunCreate
 from server.runs.service import Forbidden, NotFound, RunRejected, RunsService
@@ -100,7 +102,7 @@ def door_of(context: ServerCallContext) -> Door:
 
 
 class RunTasks(RequestHandler):
-    """Answer `SendMessage`, `SendStreamingMessage`, `GetTask` and `CancelTask` with runs."""
+    """Answer the task methods with runs: send (streaming or not), get, subscribe, cancel."""
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Task:
         """Start a run for the message; answer the finished task (or at once, if asked)."""
@@ -122,30 +124,8 @@ class RunTasks(RequestHandler):
         # order: the task accepted, then `working` once the run emits, then its end.
         accepted.status.state = TaskState.TASK_STATE_SUBMITTED
         yield accepted
-        working = False
-        async for event in door.runs.events.follow(
-            run.run_id, after=0, is_active=door.runs.is_active(run.run_id)
-        ):
-            if not working and event.event != "end":
-                working = True
-                yield TaskStatusUpdateEvent(
-                    task_id=run.run_id,
-                    context_id=run.thread_id,
-                    status=TaskStatus(state=TaskState.TASK_STATE_WORKING),
-                )
-        final = await finished(door.runs, run, task)
-        if state_of(final) == TaskState.TASK_STATE_COMPLETED:
-            artifact = artifact_of(final.result, chat=door.chat)
-            if artifact is not None:
-                yield TaskArtifactUpdateEvent(
-                    task_id=run.run_id,
-                    context_id=run.thread_id,
-                    artifact=artifact,
-                    last_chunk=True,
-                )
-        yield TaskStatusUpdateEvent(
-            task_id=run.run_id, context_id=run.thread_id, status=status_of(final)
-        )
+        async for event in _progress(door, run, task):
+            yield event
 
     async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task:
         """Return the task (the run) as it is now."""
@@ -172,9 +152,21 @@ class RunTasks(RequestHandler):
     async def on_subscribe_to_task(
         self, params: SubscribeToTaskRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
-        """Not offered: join a run's stream with `GET /threads/{id}/runs/{id}/stream`."""
-        _unsupported("tasks/resubscribe; join GET /threads/{contextId}/runs/{taskId}/stream")
-        yield  # type: ignore[unreachable]  # an async generator, as the interface declares
+        """Stream a task that has not ended: the task as it is now, then as `send` streams.
+
+        A task in a final state is refused (UnsupportedOperationError), as the spec says;
+        `tasks/get` reads it. A task waiting for input streams its state and ends: its
+        reply is a new message, and so a new task.
+        """
+        door = door_of(context)
+        run = await run_of(door, params.id)
+        if state_of(run) in FINAL_STATES:
+            raise UnsupportedOperationError(
+                message=f"task {run.run_id} has ended ({run.status}); read it with tasks/get"
+            )
+        yield door.task(run)
+        async for event in _progress(door, run, None):
+            yield event
 
     async def on_create_task_push_notification_config(
         self, params: TaskPushNotificationConfig, context: ServerCallContext
@@ -205,6 +197,33 @@ class RunTasks(RequestHandler):
     ) -> AgentCard:
         """Not offered: the public card is the whole card."""
         _unsupported("the extended agent card")
+
+
+async def _progress(
+    door: Door, run: RunRecord, task: asyncio.Task[Outcome | None] | None
+) -> AsyncGenerator[Event, None]:
+    """Yield `working` once the run emits, then its answer artifact and its final status."""
+    working = False
+    async for event in door.runs.events.follow(
+        run.run_id, after=0, is_active=door.runs.is_active(run.run_id)
+    ):
+        if not working and event.event != "end":
+            working = True
+            yield TaskStatusUpdateEvent(
+                task_id=run.run_id,
+                context_id=run.thread_id,
+                status=TaskStatus(state=TaskState.TASK_STATE_WORKING),
+            )
+    final = await finished(door.runs, run, task)
+    if state_of(final) == TaskState.TASK_STATE_COMPLETED:
+        artifact = artifact_of(final.result, chat=door.chat)
+        if artifact is not None:
+            yield TaskArtifactUpdateEvent(
+                task_id=run.run_id, context_id=run.thread_id, artifact=artifact, last_chunk=True
+            )
+    yield TaskStatusUpdateEvent(
+        task_id=run.run_id, context_id=run.thread_id, status=status_of(final)
+    )
 
 
 async def start(door: Door, params: SendMessageRequest) -> tuple[RunRecord, Any]:

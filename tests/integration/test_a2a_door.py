@@ -22,6 +22,7 @@ from a2a.types.a2a_pb2 import (
     Role,
     SendMessageRequest,
     StreamResponse,
+    SubscribeToTaskRequest,
     Task,
     TaskState,
 )
@@ -29,9 +30,11 @@ from a2a.utils.errors import (
     InvalidParamsError,
     InvalidRequestError,
     TaskNotFoundError,
+    UnsupportedOperationError,
 )
 
-from tests.support_runs import api_keys, runs_settings, served, texts
+from tests.doubles.gated_graph import held, release, waiting
+from tests.support_runs import api_keys, runs_settings, served, texts, until
 
 SERVERS = [
     pytest.param((backend, auth), marks=marks, id=f"{backend}-{auth}")
@@ -192,6 +195,28 @@ async def test_a_task_paused_for_approval_asks_for_input_and_resumes_with_the_re
     async with httpx.AsyncClient(headers=headers(key), timeout=30) as http:
         run = (await http.get(f"{url}/threads/{paused.context_id}/runs/{paused.id}")).json()
     assert run["status"] == "success"
+
+
+async def test_subscribe_follows_a_running_task_to_its_end_and_refuses_an_ended_one(
+    door: Door,
+) -> None:
+    url, key, _ = door
+    sender = a2a_client(url, key, "gated")
+    async with sender as plain, a2a_client(url, key, "gated", streaming=True) as client:
+        with held() as label:
+            started = said("", "", new_data_part({"label": label}))
+            started.configuration.return_immediately = True
+            task_id = (await sent(plain, started)).id
+            await until(lambda: asyncio.sleep(0, waiting(label)), timeout_s=30)
+            events = client.subscribe(SubscribeToTaskRequest(id=task_id))
+            now = await anext(events)
+            release(label)
+            rest = [event async for event in events]
+        with pytest.raises(UnsupportedOperationError):
+            await anext(client.subscribe(SubscribeToTaskRequest(id=task_id)))
+    assert now.task.id == task_id and now.task.status.state == TaskState.TASK_STATE_WORKING
+    states = [e.status_update.status.state for e in rest if e.HasField("status_update")]
+    assert states == [TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED]
 
 
 async def test_a_workflow_without_messages_takes_text_or_a_data_part(door: Door) -> None:
