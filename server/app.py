@@ -8,7 +8,7 @@ from server.deps import get_identity
 from server.embeddings.factory import open_embedder
 from server.errors import AnsweredErrors, add_error_handlers
 from server.guards.admission import Guards, LimitKey
-from server.guards.body import BodySizeLimit
+from server.guards.body import BodyLimits
 from server.guards.clients import ClientAddress, IdentityOrAddress
 from server.guards.cors import add_cors
 from server.guards.streams import ReleaseAfterResponse
@@ -109,11 +109,12 @@ def create_app(
     # Inside the size limit, so the body it reads is bounded: text the database cannot store
     # (U+0000, lone surrogates) is refused on every route before a surface reads it.
     app.add_middleware(StorableText)
-    # Inside the request observer, so a 413 is counted and carries its request id.
+    # Inside the request observer, so a 413 or 408 is counted and carries its request id.
     app.add_middleware(
-        BodySizeLimit,
+        BodyLimits,
         limit=settings.max_body_bytes,
         openai_limit=settings.embedding_max_body_bytes,
+        timeout_s=settings.body_timeout_s,
     )
     # Inside `AnsweredErrors`: a LangServe stream that fails because a dependency is down
     # ends here, its error event naming it, instead of going on up as a cut connection.

@@ -212,6 +212,8 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=2**20, ge=1024)
     """Largest request body outside `/v1/*` (which uses the embeddings limit); beyond it, 413."""
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    """Longest wait for a request body to arrive whole, from the app's first read; then 408."""
     rate_limit: str = "120/minute"
     """Requests per identity on every route but health and metrics, e.g. `10/second;120/minute`;
     empty: no limit."""

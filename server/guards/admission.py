@@ -158,7 +158,7 @@ async def runs_started(request: Request) -> int:
     """Return how many runs a run request starts: each input of a batch counts.
 
     `/runs/batch` is a list of runs and LangServe's `batch` holds `inputs`; the body is
-    bounded by `BodySizeLimit` and kept by Starlette for the route. A batch over
+    bounded by `BodyLimits` and kept by Starlette for the route. A batch over
     `MAX_BATCH_RUNS`, or one that is not JSON, counts once: the route refuses it.
     """
     if not str(request.scope.get("path", "")).endswith("/batch"):

@@ -86,7 +86,7 @@ class StorableText:
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """Read the request body (bounded by `BodySizeLimit`, outside this middleware)."""
+    """Read the request body (bounded by `BodyLimits`, outside this middleware)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()

@@ -1,27 +1,33 @@
-"""Request bodies over the limit are 413, in the envelope of the surface."""
+"""Request bodies over the limit are 413, and too slow 408, in the envelope of the surface."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from server.app import create_app
-from server.guards.body import BodySizeLimit
+from server.guards.body import BodyLimits
 from server.settings import Settings
 from tests.doubles.embedder import fake_embedder
 from tests.support import fake_models, serving
 
 LIMIT = 2048
 OPENAI_LIMIT = 4096
+TIMEOUT_S = 0.3
 
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings.model_copy(
-        update={"max_body_bytes": LIMIT, "embedding_max_body_bytes": OPENAI_LIMIT}
+        update={
+            "max_body_bytes": LIMIT,
+            "embedding_max_body_bytes": OPENAI_LIMIT,
+            "body_timeout_s": TIMEOUT_S,
+        }
     )
     app = create_app(settings, models=fake_models(), embedder=fake_embedder())
     async with serving(app) as client:
@@ -81,7 +87,7 @@ async def test_outside_a_route_the_middleware_answers_itself() -> None:
         body = await Request(scope, receive).body()  # raises BodyTooLarge, nobody handles it
         await PlainTextResponse(str(len(body)))(scope, receive, send)
 
-    transport = httpx.ASGITransport(app=BodySizeLimit(reader, limit=10, openai_limit=20))
+    transport = httpx.ASGITransport(app=BodyLimits(reader, limit=10, openai_limit=20))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         small = await http.post("/x", content=chunks(10, piece=4))
         large = await http.post("/x", content=chunks(11, piece=4))
@@ -89,3 +95,48 @@ async def test_outside_a_route_the_middleware_answers_itself() -> None:
     assert (small.status_code, small.text) == (200, "10")
     assert large.status_code == 413 and "detail" in large.json()
     assert openai.status_code == 413 and openai.json()["error"]["code"] is None
+
+
+async def stalled(first: bytes) -> AsyncIterator[bytes]:
+    """A body whose client sends `first`, then nothing more while the connection stays."""
+    yield first
+    await asyncio.Event().wait()
+
+
+@pytest.mark.parametrize(
+    ("path", "envelope"), [("/threads", "detail"), ("/v1/embeddings", "error")]
+)
+async def test_a_body_that_stalls_is_408_in_the_envelope(
+    client: httpx.AsyncClient, path: str, envelope: str
+) -> None:
+    async with asyncio.timeout(30):
+        response = await client.post(path, content=stalled(b'{"metadata": {'))
+    assert response.status_code == 408, response.text
+    assert f"{TIMEOUT_S:g} s" in str(response.json()[envelope])
+
+
+async def test_reads_after_the_body_are_not_timed() -> None:
+    """Starlette waits on `receive` for a disconnect while a response streams: no deadline."""
+    messages: list[Message] = [
+        {"type": "http.request", "body": b"{}", "more_body": False},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        if len(messages) == 1:
+            await asyncio.sleep(TIMEOUT_S * 3)  # the client stays, past the body's deadline
+        return messages.pop(0)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        body = (await receive())["body"]
+        assert (await receive())["type"] == "http.disconnect"
+        await PlainTextResponse(body.decode())(scope, receive, send)
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/x", "headers": []}
+    await BodyLimits(app, limit=10, openai_limit=20, timeout_s=TIMEOUT_S)(scope, receive, send)
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"{}"
