@@ -57,6 +57,13 @@ class Outcome:
         """Whether the run ended in an error (its stream then ends with `error`)."""
         return self.status in ("error", "timeout")
 
+    @property
+    def metric_outcome(self) -> str:
+        """The run's `outcome` in the metrics: `interrupted` when it paused, `cancelled`."""
+        if self.paused:
+            return "interrupted"
+        return "cancelled" if self.cancel_reason else self.status
+
 
 def command_from(payload: dict[str, Any]) -> Command[Any]:
     """Turn the SDK's `command` body into a LangGraph `Command`.

@@ -115,9 +115,7 @@ class LocalRun:
             return "stopped"
         if outcome is None:
             return "requeued"
-        if outcome.paused:
-            return "interrupted"  # the metrics' outcome: it stopped at an interrupt
-        return "cancelled" if outcome.cancel_reason else outcome.status
+        return outcome.metric_outcome
 
     async def execute(self, events: RunEvents) -> None:
         """Run the body in the worker's task, handing its items to the client."""

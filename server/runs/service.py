@@ -454,7 +454,7 @@ class RunsService(AssistantLookup):
                     extra_config=telemetry.config_for(run.graph_id) if telemetry else None,
                 )
             if record is not None:
-                record.outcome = "interrupted" if outcome.paused else outcome.status
+                record.outcome = outcome.metric_outcome
         if outcome.paused:
             await self._interrupts_by_task(graph, run, outcome)
         return outcome
