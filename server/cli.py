@@ -92,6 +92,7 @@ def serve(
     """Run the HTTP server on the configured (embedded by default) dependencies."""
     import uvicorn
 
+    from server.guards.request_head import use_head_timeout
     from server.observability.logs import configure_logging
     from server.processes import refusal
     from server.projects import ProjectError, read_project
@@ -132,6 +133,7 @@ def serve(
         served,
         factory=workers > 1,
         workers=workers,
+        http=use_head_timeout(settings.header_timeout_s),  # each worker sets its own again
         host=settings.host,
         port=settings.port,
         log_config=None,  # configure_logging above owns the handlers

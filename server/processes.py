@@ -49,8 +49,10 @@ def app_factory() -> FastAPI:
     before starting the workers, so every process reads the same settings.
     """
     from server.app import create_app
+    from server.guards.request_head import use_head_timeout
     from server.observability.logs import configure_logging
 
     settings = load_settings()
     configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
+    use_head_timeout(settings.header_timeout_s)  # a spawned process starts from the default
     return create_app(settings)

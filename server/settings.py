@@ -214,6 +214,9 @@ class Settings(BaseSettings):
     """Largest request body outside `/v1/*` (which uses the embeddings limit); beyond it, 413."""
     body_timeout_s: float = Field(default=60.0, gt=0)
     """Longest wait for a request body to arrive whole, from the app's first read; then 408."""
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """Longest wait for a request's line and headers, from the connection's opening or the
+    request's first byte; then the connection is closed (no request was read to answer)."""
     rate_limit: str = "120/minute"
     """Requests per identity on every route but health and metrics, e.g. `10/second;120/minute`;
     empty: no limit."""

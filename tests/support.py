@@ -17,6 +17,7 @@ from langchain_core.language_models import FakeListChatModel
 from sse_starlette.sse import AppStatus
 
 from nodes.catalog import ModelCatalog
+from server.guards.request_head import HeadDeadlineProtocol
 from server.settings import Settings
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
@@ -81,7 +82,14 @@ def live_server(app: FastAPI) -> Iterator[str]:
     # sse-starlette 1.x keeps one module-level exit Event, bound to the first event loop
     # that streamed; each server thread here has its own loop, so start it afresh.
     AppStatus.should_exit_event = None
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        http=HeadDeadlineProtocol,  # as `orca serve`, with its default deadline
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -97,6 +98,7 @@ def two_workers(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]
         ORCA_GRAPHS=json.dumps({"bench": "evals.bench_graph:build_graph"}),
         ORCA_LOG_FORMAT="text",
         ORCA_LOG_LEVEL="INFO",
+        ORCA_HEADER_TIMEOUT_S="1",
     )
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -141,6 +143,9 @@ async def test_two_workers_serve_runs_on_one_port(two_workers: tuple[str, Path])
             thread = await client.threads.create()
             result = await client.runs.wait(thread["thread_id"], "bench", input={"count": 0})
             assert result == {"count": 2, "trace": ["first", "second"]}
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as silent:
+        assert silent.recv(1) == b""  # closed for sending no request head
     assert "Traceback" not in log.read_text(errors="replace")
 
 
