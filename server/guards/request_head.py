@@ -9,11 +9,10 @@ whole. `HeadDeadlineProtocol` is uvicorn's httptools protocol with the two limit
   (Slowloris), was held for as long as its client liked. Now one deadline,
   `ORCA_HEADER_TIMEOUT_S`, is armed when the connection opens and when a read leaves a
   later request's head incomplete (or brings bytes that begin none), and disarmed once the
-  head is whole (the body's own deadline
-  is `ORCA_BODY_TIMEOUT_S`, in `BodyLimits`). Past it the connection is closed without an
-  answer, as nginx and Go's `ReadHeaderTimeout` do: no request was read that an answer
-  could belong to. A response being written, a stream and a WebSocket are never cut: their
-  head was whole before they began.
+  head is whole (the body's own deadline is `ORCA_BODY_TIMEOUT_S`, in `BodyLimits`). Past
+  it the connection is closed without an answer, as nginx and Go's `ReadHeaderTimeout` do:
+  no request was read that an answer could belong to. A response being written, a stream
+  and a WebSocket are never cut: their head was whole before they began.
 - Size. httptools sets no limit (h11's is 16 KiB): a 40 MB header was read, held and handed
   to the app, which answered 200. A head over `MAX_HEAD_BYTES` is answered 431 and the
   connection closed: once it is whole, in place of the app; or as soon as the bytes read
