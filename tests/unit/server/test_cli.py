@@ -38,18 +38,26 @@ def test_serve_with_a_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyP
     assert "Traceback" not in result.output
 
 
-def test_serve_believes_forwarded_for_only_from_the_trusted_proxies(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Return what `orca serve` gives uvicorn (no app built, nothing served)."""
     import uvicorn
 
     import server.app
     import server.observability.logs
+    from server.guards.request_head import HeadDeadlineProtocol
 
-    served: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
-    monkeypatch.setattr(server.app, "create_app", lambda settings: None)
+    options: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **given: options.update(given))
+    monkeypatch.setattr(server.app, "create_app", lambda settings: settings)
     monkeypatch.setattr(server.observability.logs, "configure_logging", lambda **_: None)
+    monkeypatch.setattr(HeadDeadlineProtocol, "head_timeout_s", 10.0)  # a new process's
+    return options
+
+
+def test_serve_believes_forwarded_for_only_from_the_trusted_proxies(
+    served: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert runner.invoke(app, ["serve"]).exit_code == 0
     assert served["forwarded_allow_ips"] == []  # not uvicorn's default, every loopback peer
     monkeypatch.setenv("ORCA_TRUSTED_PROXIES", '["100.64.0.0/10", "127.0.0.1"]')
@@ -58,34 +66,22 @@ def test_serve_believes_forwarded_for_only_from_the_trusted_proxies(
 
 
 def test_serve_closes_connections_whose_request_head_is_too_slow(
-    monkeypatch: pytest.MonkeyPatch,
+    served: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import uvicorn
-
-    import server.app
-    import server.observability.logs
     from server.guards.request_head import HeadDeadlineProtocol
 
-    served: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
-    monkeypatch.setattr(server.app, "create_app", lambda settings: None)
-    monkeypatch.setattr(server.observability.logs, "configure_logging", lambda **_: None)
-    monkeypatch.setattr(HeadDeadlineProtocol, "head_timeout_s", HeadDeadlineProtocol.head_timeout_s)
     monkeypatch.setenv("ORCA_HEADER_TIMEOUT_S", "2.5")
     assert runner.invoke(app, ["serve"]).exit_code == 0
     assert served["http"] is HeadDeadlineProtocol
     assert HeadDeadlineProtocol.head_timeout_s == 2.5
 
 
-def test_a_worker_process_sets_its_own_head_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    import server.app
-    import server.observability.logs
+def test_a_worker_process_sets_its_own_head_deadline(
+    served: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from server.guards.request_head import HeadDeadlineProtocol
     from server.processes import app_factory
 
-    monkeypatch.setattr(server.app, "create_app", lambda settings: settings)
-    monkeypatch.setattr(server.observability.logs, "configure_logging", lambda **_: None)
-    monkeypatch.setattr(HeadDeadlineProtocol, "head_timeout_s", 10.0)  # a spawned process's
     monkeypatch.setenv("ORCA_HEADER_TIMEOUT_S", "4")
     assert app_factory().header_timeout_s == 4.0  # type: ignore[attr-defined]
     assert HeadDeadlineProtocol.head_timeout_s == 4.0
