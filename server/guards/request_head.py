@@ -56,6 +56,7 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
     """Bytes of the current head read so far, in reads that held nothing else (the read it
     began in may go uncounted: `on_headers_complete` then measures the whole head)."""
     _may_be_large = False
+    """The head now being read may be over the limit: measure it once whole."""
     _refused = False
     """A 431 was sent after an incomplete head grew too large: the rest is dropped."""
 
@@ -69,7 +70,8 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         if self._refused:
             return
         in_head, heads = self._in_head, self._heads_whole
-        self._may_be_large = self._head_bytes + len(data) > MAX_HEAD_BYTES
+        if self._head_bytes + len(data) > MAX_HEAD_BYTES:
+            self._may_be_large = True
         super().data_received(data)
         if self._in_head:
             self._arm()
@@ -77,6 +79,8 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
                 self._head_bytes += len(data)
                 if self._head_bytes > MAX_HEAD_BYTES:
                     self._refuse_incomplete_head()
+            else:  # it began in `data`, with bytes of no head before it: measure it whole
+                self._may_be_large = True
         elif self.cycle is None or self.cycle.response_complete:
             self._arm()  # bytes that began no request (blank lines) reset keep-alive's timer
 
@@ -93,7 +97,8 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         if self._head_deadline is not None:
             self._head_deadline.cancel()
             self._head_deadline = None
-        if self._may_be_large and head_size(self.url, self.headers) > MAX_HEAD_BYTES:
+        may_be_large, self._may_be_large = self._may_be_large, False
+        if may_be_large and head_size(self.url, self.headers) > MAX_HEAD_BYTES:
             app, self.app = self.app, head_too_large
             try:
                 super().on_headers_complete()

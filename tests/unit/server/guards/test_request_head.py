@@ -163,6 +163,17 @@ def test_a_head_over_the_size_limit_is_431_and_closed(port: int, size: int, head
     assert answer.endswith(f"exceed {MAX_HEAD_BYTES} bytes.".encode())
 
 
+def test_a_head_whose_first_read_was_large_is_measured_whole(port: int) -> None:
+    head = head_of(MAX_HEAD_BYTES + 50_000)
+    first = 60_000  # one loopback segment, read before the rest; the rest alone is under
+    with closing(connect(port)) as sock:
+        sock.sendall(head[:first])
+        time.sleep(DEADLINE_S / 5)
+        sock.sendall(head[first:])
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+
+
 def test_a_head_under_the_size_limit_is_answered(port: int) -> None:
     with closing(connect(port)) as sock:
         sock.sendall(head_of(MAX_HEAD_BYTES - 4096, headers=20))
