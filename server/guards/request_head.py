@@ -81,7 +81,9 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
                     self._refuse_incomplete_head()
             else:  # it began in `data`, with bytes of no head before it: measure it whole
                 self._may_be_large = True
-        elif self.cycle is None or self.cycle.response_complete:
+        elif (
+            self.cycle is None or self.cycle.response_complete
+        ) and self.transport.get_protocol() is self:  # not upgraded to a WebSocket
             self._arm()  # bytes that began no request (blank lines) reset keep-alive's timer
 
     def on_message_begin(self) -> None:

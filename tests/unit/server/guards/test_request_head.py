@@ -16,6 +16,7 @@ from contextlib import closing
 import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
+from websockets.sync.client import connect as connect_websocket
 
 from server.guards.request_head import MAX_HEAD_BYTES, HeadDeadlineProtocol, use_head_timeout
 
@@ -27,7 +28,16 @@ SLOW_REQUEST = b"GET /slow HTTP/1.1\r\nHost: orca.test\r\n\r\n"
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    """Read the body and answer `ok`; on `/slow`, only after three deadlines."""
+    """Read the body and answer `ok`; on `/slow`, only after three deadlines.
+
+    A WebSocket is accepted and each message echoed.
+    """
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while (message := await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": message["text"]})
+        return
     if scope["type"] != "http":
         return
     while (await receive()).get("more_body"):
@@ -137,6 +147,15 @@ def test_a_kept_alive_connection_may_rest_between_requests(port: int) -> None:
         time.sleep(3 * DEADLINE_S)  # idle: keep-alive's to judge (60 s here), not the head's
         sock.sendall(REQUEST)
         assert read_answers(sock, 1).startswith(b"HTTP/1.1 200")
+
+
+def test_a_websocket_outlives_the_deadline(port: int) -> None:
+    with connect_websocket(f"ws://127.0.0.1:{port}/ws", open_timeout=GUARD_S) as websocket:
+        websocket.send("first")
+        assert websocket.recv(timeout=GUARD_S) == "first"
+        time.sleep(3 * DEADLINE_S)
+        websocket.send("later")
+        assert websocket.recv(timeout=GUARD_S) == "later"
 
 
 def test_a_request_pipelined_behind_a_slow_one_is_answered(port: int) -> None:
