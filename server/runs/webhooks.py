@@ -1,7 +1,8 @@
 """Tell a run's `webhook` URL how the run ended: one POST of the run and its result.
 
-The URL is checked when the run is created (http or https; no loopback, link-local or
-private address unless `ORCA_WEBHOOK_ALLOW_PRIVATE`), and again when it is called, since
+The URL is checked when the run is created (http or https; no loopback, link-local,
+private or multicast address, nor an IPv6 one that carries such an IPv4 address, unless
+`ORCA_WEBHOOK_ALLOW_PRIVATE`), and again when it is called, since
 a name can resolve differently later. The call then goes to the address that check found,
 not to the name resolved once more: a name that answered a public address to the check and
 a loopback one to the connection (DNS rebinding) would otherwise reach this host's own
@@ -31,6 +32,11 @@ from server.runs.serde import dumps
 
 log = logging.getLogger("orca.runs")
 TIMEOUT_S = 10.0
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+"""The well-known NAT64 prefix: its last 32 bits are the IPv4 address a gateway reaches."""
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+"""Deprecated IPv4-compatible addresses (`::127.0.0.1`): the last 32 bits are IPv4 too."""
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class WebhookRefused(ValueError):
@@ -53,13 +59,36 @@ async def check_webhook(url: str, *, allow_private: bool) -> str | None:
     except socket.gaierror:
         raise WebhookRefused(f"webhook host {parts.hostname!r} does not resolve") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
+        if not is_public(ipaddress.ip_address(info[4][0])):
             raise WebhookRefused(
                 f"webhook host {parts.hostname!r} is a private address; "
                 "set ORCA_WEBHOOK_ALLOW_PRIVATE=true to allow it"
             )
     return str(infos[0][4][0])
+
+
+def is_public(address: Address) -> bool:
+    """Whether `address` is a public unicast address, and so is every IPv4 address it carries.
+
+    `is_global` alone passed `::127.0.0.1`, `::ffff:0:127.0.0.1`, 6to4's `2002:7f00:1::`,
+    NAT64's `64:ff9b::7f00:1` and multicast `224.0.0.1`.
+    """
+    if not address.is_global or address.is_multicast:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        return all(is_public(inner) for inner in embedded_ipv4(address))
+    return True
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Return the IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo, NAT64...)."""
+    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if address in NAT64 or address in IPV4_COMPATIBLE:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    # `::ffff:0:a.b.c.d` (SIIT's IPv4-translated form) is not `ipv4_mapped`.
+    if int(address) >> 32 == 0xFFFF0000:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [inner for inner in found if inner is not None]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Webhook URLs a run may name, and deliveries beside the runs."""
 
 import asyncio
+import ipaddress
 from typing import Any
 
 import pytest
@@ -16,11 +17,26 @@ from server.runs.webhooks import WebhookRefused, WebhookSender, check_webhook
         "http://127.0.0.1:9/hook",
         "http://198.51.100.7/hook",
         "http://[::1]/h",
+        # IPv6 forms that carry 127.0.0.1, which `is_global` alone let through
+        "http://[::127.0.0.1]/h",
+        "http://[::ffff:0:127.0.0.1]/h",
+        "http://[2002:7f00:1::]/h",
+        "http://[64:ff9b::7f00:1]/h",
+        "http://[64:ff9b::a00:1]/h",
+        "http://224.0.0.1/h",
+        "http://[ff02::1]/h",
     ],
 )
 async def test_non_http_and_private_addresses_are_refused(url: str) -> None:
     with pytest.raises(WebhookRefused):
         await check_webhook(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "2606:4700::1111", "64:ff9b::808:808", "2002:808:808::", "::8.8.8.8"]
+)
+def test_public_addresses_and_ipv6_forms_of_them_are_public(address: str) -> None:
+    assert webhooks.is_public(ipaddress.ip_address(address))
 
 
 async def test_private_addresses_pass_when_allowed() -> None:
