@@ -30,6 +30,7 @@ from typing import Any
 from server.auth.identity import Identity
 from server.auth.langgraph_auth import Filters, authorize, matches
 from server.auth.langgraph_auth.authorize import equality_part
+from server.runs.lookup import NotFound
 from server.runs.records import RunRecord, RunStore, ThreadFilter, ThreadRecord
 from server.runs.schema import RunCreate
 
@@ -79,6 +80,31 @@ async def visible_thread(
     """Return the identity's thread when its metadata match the filters, else None."""
     thread = await store.get_thread(thread_id, identity.id)
     return thread if thread is not None and matches(thread.metadata, filters) else None
+
+
+async def thread_for_run(
+    store: RunStore,
+    identity: Identity,
+    thread_id: str,
+    filters: Filters | None,
+    if_not_exists: str | None,
+) -> ThreadRecord | None:
+    """Return the identity's thread a run names; None when the run is to create it.
+
+    Raises:
+        NotFound: no such thread of the identity and none to create, or one the project's
+            rule hides from the run.
+    """
+    found = await visible_thread(store, identity, thread_id, filters)
+    if found is not None:
+        return found
+    if if_not_exists != "create":
+        raise NotFound(f"no thread {thread_id!r}")
+    # Made since by a run that asked the same at once (answered 404 before), or hidden.
+    found = await store.get_thread(thread_id, identity.id)
+    if found is not None and not matches(found.metadata, filters):
+        raise NotFound(f"no thread {thread_id!r}")
+    return found
 
 
 async def search_threads(

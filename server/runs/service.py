@@ -293,23 +293,19 @@ class RunsService(AssistantLookup):
                 busy = True
         if thread_id is None:
             if rehearsed:  # on the empty state its temporary thread will start from
-                await rehearse_start(self.graphs[run.graph_id], run)
+                await rehearse_start(self.graphs[run.graph_id], run, new_thread=True)
             thread = await self.create_thread(identity, None, {}, "raise")
             kwargs["temporary"] = body.on_completion == "delete"
         else:
-            found = await visible_thread(self.store, identity, thread_id, filters)
-            if found is None and (
-                body.if_not_exists != "create"
-                or await self.store.get_thread(thread_id, identity.id)  # hidden by the rule
-            ):
-                raise NotFound(f"no thread {thread_id!r}")
+            asked = body.if_not_exists
+            found = await authorized.thread_for_run(self.store, identity, thread_id, filters, asked)
+            if rehearsed:  # before a new thread is made: a refused run leaves none behind
+                await rehearse_start(self.graphs[run.graph_id], run, new_thread=found is None)
             try:
                 thread = found or await self.create_thread(identity, thread_id, {}, "do_nothing")
             except ThreadExists:  # another identity's: not found, as on every surface
                 raise NotFound(f"no thread {thread_id!r}") from None
         run.thread_id = thread.thread_id
-        if rehearsed and thread_id is not None:  # the caller's: its checkpoints may show
-            await rehearse_start(self.graphs[run.graph_id], run)
         strategy = body.multitask_strategy
         try:
             if hot and not busy:  # busy: this thread was just tried

@@ -19,6 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from server.runs.execute import command_from
+from server.runs.lookup import NotFound
 from server.runs.records import RunRecord
 from server.runs.rehearsal import rehearse_run_start
 from server.runs.schema import RunCreate
@@ -51,12 +52,21 @@ def asks_of_the_state(kwargs: dict[str, Any]) -> bool:
     return command.get("update") is not None or bool(checkpoint.get("checkpoint_id"))
 
 
-async def rehearse_start(graph: Graph, run: RunRecord) -> None:
+async def rehearse_start(graph: Graph, run: RunRecord, *, new_thread: bool = False) -> None:
     """Refuse the run if its checkpoint is unknown (404) or its update cannot apply (422).
 
-    Call only for a thread the run's owner was shown to own, or for a stateless run before
-    its thread exists (no `thread_id` yet: rehearsed on an empty thread).
+    Call only for a thread the run's owner was shown to own, or, with `new_thread`, before
+    the thread the run will make exists (a stateless run's, or `if_not_exists="create"`):
+    rehearsed on an empty thread of its own, where no checkpoint can be found.
+
+    Raises:
+        NotFound: the checkpoint it names is not in the thread.
+        RunRejected: its `command.update` cannot apply.
     """
-    thread_id = run.thread_id or f"rehearsal-{uuid.uuid4()}"
-    config = thread_config(thread_id, run.kwargs.get("checkpoint"))
+    checkpoint = run.kwargs.get("checkpoint") or {}
+    if new_thread and checkpoint.get("checkpoint_id"):
+        where = f"thread {run.thread_id!r}, which is new" if run.thread_id else "a new thread"
+        raise NotFound(f"no checkpoint {checkpoint['checkpoint_id']!r} in {where}")
+    thread_id = f"rehearsal-{uuid.uuid4()}" if new_thread else run.thread_id
+    config = thread_config(thread_id, checkpoint)
     await rehearse_run_start(graph, config, command_of(run.kwargs))

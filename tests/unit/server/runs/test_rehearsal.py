@@ -314,3 +314,52 @@ async def test_a_bad_update_on_a_thread_never_run_is_refused_and_leaves_it_runna
     assert refused.status_code == 422, refused.text
     assert (await client.get("/threads/t/history")).json() == []
     assert (await ran(client, "t"))["trace"] == ["first", "second"]
+
+
+@pytest.mark.parametrize("route", ["/runs/wait", "/runs", "/runs/stream"])
+@pytest.mark.parametrize(
+    "named", [{"checkpoint_id": "abc"}, {"checkpoint": {"checkpoint_id": "abc"}}]
+)
+async def test_a_run_refused_for_its_checkpoint_leaves_no_new_thread_behind(
+    client: httpx.AsyncClient, route: str, named: dict[str, Any]
+) -> None:
+    body = {"assistant_id": "bench", "input": {"count": 0}, "if_not_exists": "create", **named}
+    refused = await client.post(f"/threads/fresh/{route.removeprefix('/')}", json=body)
+    assert refused.status_code == 404, refused.text
+    assert "'abc'" in refused.json()["detail"] and "'fresh'" in refused.json()["detail"]
+    assert (await client.get("/threads/fresh")).status_code == 404
+
+
+async def test_a_stateless_run_s_unknown_checkpoint_names_no_thread_of_the_server(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"assistant_id": "bench", "input": {"count": 0}, "checkpoint_id": "abc"}
+    refused = await client.post("/runs/wait", json=body)
+    assert refused.status_code == 404, refused.text
+    assert "'abc'" in refused.json()["detail"] and "rehearsal" not in refused.json()["detail"]
+    assert (await client.post("/threads/search", json={})).json() == []
+
+
+async def test_a_thread_made_by_a_concurrent_run_is_the_run_s_own(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `if_not_exists="create"` runs at once: the second found the thread made meanwhile.
+
+    It read the thread as missing, then as existing, took it for one the project's rule
+    hides, and answered 404 for the caller's own thread. Made deterministic here: the
+    thread is created between the two reads, as the other run did.
+    """
+    from server.runs import authorized
+
+    seen = authorized.visible_thread
+
+    async def made_meanwhile(store: Any, identity: Any, thread_id: str, filters: Any) -> Any:
+        await store.create_thread(thread_id, identity.id, {}, if_exists="do_nothing", ttl=None)
+        monkeypatch.setattr(authorized, "visible_thread", seen)
+        return None
+
+    monkeypatch.setattr(authorized, "visible_thread", made_meanwhile)
+    body = {"assistant_id": "bench", "input": {"count": 0}, "if_not_exists": "create"}
+    ran_too = await client.post("/threads/both/runs/wait", json=body)
+    assert ran_too.status_code == 200, ran_too.text
+    assert ran_too.json() == {"count": 2, "trace": ["first", "second"]}
