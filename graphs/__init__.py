@@ -50,6 +50,10 @@ class WorkflowSpec:
     """Where it comes from: `built-in`, `ORCA_GRAPHS`, or the project's config file."""
     context_schema: Any = None
     """The graph's own context schema (the operator's graphs; built-ins use `Context`)."""
+    run_input_type: type[BaseModel] | None = None
+    """What a new run's input must fit on every surface (the run policy checks it, 422).
+    None: the graph takes what it is sent, as LangGraph's own server does; so do the chat
+    workflows, whose messages arrive in every shape the clients have (LangGraph reads them)."""
 
 
 REGISTRY: dict[str, WorkflowSpec] = {
@@ -61,6 +65,7 @@ REGISTRY: dict[str, WorkflowSpec] = {
             build=build_rag,
             request_type=RagRequest,
             response_type=RagAnswer,
+            run_input_type=RagRequest,
         ),
         WorkflowSpec(
             name="rag-chat",
@@ -87,6 +92,7 @@ REGISTRY: dict[str, WorkflowSpec] = {
             build=build_ingest,
             request_type=IngestRequest,
             response_type=IngestResult,
+            run_input_type=IngestRequest,
         ),
     )
 }

@@ -96,6 +96,8 @@ def add_error_handlers(app: FastAPI) -> None:
     for exc_type, status in RUN_ERRORS.items():
 
         async def run_error(request: Request, exc: Exception, status: int = status) -> Response:
+            if status == 422 and speaks_openai(request):  # OpenAI's status for a bad request
+                status = 400
             return await api_error(request, ApiError(status, run_error_message(exc)))
 
         app.add_exception_handler(exc_type, run_error)

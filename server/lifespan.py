@@ -56,13 +56,18 @@ ModelOpener = Callable[[Settings], AbstractAsyncContextManager[ModelCatalog]]
 EmbedderOpener = Callable[[Settings], AbstractAsyncContextManager[Embedder]]
 
 
-def run_policy(settings: Settings, models: ModelCatalog) -> RunPolicy:
-    """Return what callers may set for a run, over the configured defaults and models."""
+def run_policy(
+    settings: Settings, models: ModelCatalog, registry: dict[str, WorkflowSpec]
+) -> RunPolicy:
+    """Return what callers may set and send for a run, over the defaults, models, workflows."""
     return RunPolicy(
         defaults=default_context(settings),
         chat_models=tuple(models.chat),
         embedding_models=tuple(models.embeddings),
         ingest_roots=tuple(settings.ingest_roots),
+        input_types={
+            name: spec.run_input_type for name, spec in registry.items() if spec.run_input_type
+        },
     )
 
 
@@ -112,7 +117,7 @@ def make_lifespan(
                 settings, models, knowledge_base, checkpoints, registry=workflows_of(app)
             )
             give_store(graphs, memory.graphs)
-            policy = run_policy(settings, models)
+            policy = run_policy(settings, models, workflows_of(app))
             runs = await open_run_workers(
                 stack, app, settings, checkpoints, database, graphs, policy, metrics
             )

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from graphs.context import Context
 from server.auth.identity import Identity
@@ -56,6 +58,8 @@ class RunPolicy:
     chat_models: tuple[str, ...]
     embedding_models: tuple[str, ...]
     ingest_roots: tuple[Path, ...] = ()
+    input_types: Mapping[str, type[BaseModel]] = field(default_factory=dict)
+    """What a run's input must fit, by workflow (`WorkflowSpec.run_input_type`)."""
 
     def context(
         self, given: Mapping[str, Any] | None, identity: Identity, *, strict: bool = True
@@ -124,6 +128,33 @@ class RunPolicy:
             readable_files([str(path) for path in paths], self.ingest_roots)
         except PathRefused as refused:
             raise RunRefused(str(refused)) from None
+
+    def check_fit(self, workflow: str, run_input: Any) -> None:
+        """Refuse a run's input its workflow's input type does not take (no input: resumed).
+
+        A string where `ingest` takes a list of texts was ingested one character at a time,
+        and a number as `rag`'s question failed the run with a TypeError, on every surface
+        but LangServe, which checked the same type.
+
+        Raises:
+            RunRefused: 422 naming each field and what is wrong with it.
+        """
+        input_type = self.input_types.get(workflow)
+        if input_type is None or run_input is None:
+            return
+        try:
+            input_type.model_validate(run_input)
+        except ValidationError as invalid:
+            problems = invalid.errors(include_url=False, include_input=False)
+            raise RunRefused(
+                f"input does not fit {workflow!r}: "
+                + "; ".join(f"{_where(p['loc'])}: {p['msg']}" for p in problems)
+            ) from None
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    """Return a field's place in the input, e.g. `input.files[0].text`."""
+    return "input" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
 
 
 def default_context(settings: Settings) -> Context:

@@ -45,7 +45,7 @@ class CronsService:
         runs = self.runs
         assistant = await runs.find_assistant(identity, body.assistant_id)
         graph = runs.graph_for(assistant)
-        runs.check_input(assistant.graph_id, body.input, identity)
+        runs.check_input(assistant.graph_id, body.input, identity, whole=True)
         runs.context_for(graph, body.context, identity, config=body.config, assistant=assistant)
         if body.webhook is not None:
             try:

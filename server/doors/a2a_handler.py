@@ -250,6 +250,8 @@ async def start(door: Door, params: SendMessageRequest) -> tuple[RunRecord, Any]
         payload = run_input(door.schema, message)
         if message.task_id:
             command = CommandBody(resume=_resume_value(payload))
+        else:  # before the context's thread is claimed: a refused message makes none
+            _check_fit(door, payload)
         await door.runs.claim_thread(door.identity, context_id, door.assistant)
         body = RunCreate(
             assistant_id=door.assistant.assistant_id,
@@ -264,6 +266,14 @@ async def start(door: Door, params: SendMessageRequest) -> tuple[RunRecord, Any]
         raise InvalidRequestError(message=refusal_text(refused)) from None
     except NotFound:
         raise InvalidParamsError(message=f"no context {context_id!r} for this caller") from None
+
+
+def _check_fit(door: Door, payload: Any) -> None:
+    """Refuse input its workflow does not take as invalid params (the run policy's rule)."""
+    try:
+        door.runs.check_input(door.assistant.graph_id, payload, door.identity, whole=True)
+    except RunRejected as refused:
+        raise InputRefused(str(refused)) from None
 
 
 def _resume_value(payload: Any) -> Any:

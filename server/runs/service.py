@@ -177,10 +177,14 @@ class RunsService(AssistantLookup):
         return self.graphs.get(str(thread.metadata.get("graph_id")))
 
     # Runs ---------------------------------------------------------------------
-    def check_input(self, graph_id: str, run_input: Any, identity: Identity) -> None:
-        """Refuse input the caller's scopes do not allow (403) or cannot be read (422)."""
+    def check_input(
+        self, graph_id: str, run_input: Any, identity: Identity, *, whole: bool = False
+    ) -> None:
+        """Refuse input the caller may not send (403, 422); a run's `whole` input must fit (422)."""
         try:
             self.policy.check_input(graph_id, run_input, identity)
+            if whole:
+                self.policy.check_fit(graph_id, run_input)
         except RunRefused as refused:
             if refused.status == 403:
                 raise Forbidden(str(refused)) from None
@@ -192,7 +196,7 @@ class RunsService(AssistantLookup):
         # Unknown nodes in interrupt_before/after are ignored, as LangGraph and langgraph-api do.
         checkpoint = checkpoint_ref(body.checkpoint, body.checkpoint_id)
         graph_id = assistant.graph_id
-        self.check_input(graph_id, body.input, identity)
+        self.check_input(graph_id, body.input, identity, whole=True)
         if body.command is not None and body.command.update is not None:
             self.check_input(graph_id, body.command.update, identity)
         return {
