@@ -146,6 +146,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
         message = f"Method {request.method} is not allowed on {request.url.path}."
     retry_after = 5.0 if exc.status_code == 503 else None
     error = ApiError(exc.status_code, message, code=code, retry_after=retry_after)
+    error.extra_headers.update(exc.headers or {})  # a 405's `Allow`
     return await api_error(request, error)
 
 

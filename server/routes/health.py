@@ -24,9 +24,9 @@ DB_RETRY_AFTER_S = 5
 """What a 503 from `/ok?check_db=1` asks a probe to wait before asking again."""
 
 
-@router.get("/health")
+@router.api_route("/health", methods=["GET", "HEAD"])
 async def health() -> dict[str, str]:
-    """Answer while the process is alive, whatever its dependencies do."""
+    """Answer while the process is alive, whatever its dependencies do (HEAD: monitors')."""
     return {"status": "ok"}
 
 
@@ -39,7 +39,7 @@ async def health_detailed(resources: ResourcesDep) -> JSONResponse:
     return JSONResponse(body, status_code=503 if down else 200)
 
 
-@router.get("/ok", response_model=None)
+@router.api_route("/ok", methods=["GET", "HEAD"], response_model=None)
 async def ok(
     resources: ResourcesDep,
     check_db: Annotated[int, Query(ge=0, le=1, description="1: also query the database")] = 0,

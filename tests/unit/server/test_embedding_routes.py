@@ -152,6 +152,7 @@ async def test_framework_errors_on_v1_use_the_envelope_too(orca: Orca) -> None:
     assert (
         wrong_method.status_code == 405
         and envelope_of(wrong_method)["type"] == "invalid_request_error"
+        and wrong_method.headers["allow"] == "POST"
     )
     bad_json = await orca.http.post(
         "/v1/embeddings", content=b"{", headers={"content-type": "application/json"}

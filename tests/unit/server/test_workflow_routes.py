@@ -131,6 +131,8 @@ async def test_schemas_playground_and_home(client: httpx.AsyncClient) -> None:
 
 async def test_health(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health")).json() == {"status": "ok"}
+    for probe in ("/health", "/ok"):  # what uptime monitors send
+        assert (await client.head(probe)).status_code == 200, probe
     detailed = await client.get("/health/detailed")
     assert detailed.status_code == 200
     body = detailed.json()
