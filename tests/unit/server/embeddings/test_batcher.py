@@ -103,6 +103,23 @@ async def test_a_large_request_is_split_into_provider_sized_batches_with_bounded
     assert embedder.most_running <= 2
 
 
+async def test_requests_waiting_take_turns_so_a_small_one_is_not_stuck_behind_a_large_one() -> None:
+    embedder = CountingEmbedder()
+    embedder.gate = asyncio.Event()
+    subject = batcher(embedder, max_batch=8, max_concurrency=1)
+    large = asyncio.create_task(subject.run(items(*(f"long text {i}" for i in range(50)))))
+    await settle()
+    small = asyncio.create_task(subject.run(items("a question", "another")))
+    other = asyncio.create_task(subject.run(items("a third caller")))
+    await settle()
+    embedder.gate.set()
+    await asyncio.gather(large, small, other)
+    assert len(embedder.batches[0]) == 8  # the large one's, alone when it came
+    second = embedder.batches[1]
+    assert len(second) == 8 and {"a question", "another", "a third caller"} <= set(second)
+    assert sum(len(batch) for batch in embedder.batches) == 53
+
+
 async def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
     embedder = CountingEmbedder()
     embedder.gate = asyncio.Event()
@@ -165,7 +182,7 @@ async def test_inputs_the_provider_names_fail_alone() -> None:
     with pytest.raises(FailedInput) as failed:
         await bad
     assert failed.value.error.code == "context_length_exceeded"  # type: ignore[attr-defined]
-    assert embedder.batches[1] == ["good one", "good two", "this is too long"]
+    assert sorted(embedder.batches[1]) == ["good one", "good two", "this is too long"]
     assert embedder.batches[2] == ["good one", "good two"]
 
 
