@@ -24,7 +24,8 @@ DB_RETRY_AFTER_S = 5
 """What a 503 from `/ok?check_db=1` asks a probe to wait before asking again."""
 
 
-@router.api_route("/health", methods=["GET", "HEAD"])
+@router.get("/health")
+@router.head("/health", include_in_schema=False)
 async def health() -> dict[str, str]:
     """Answer while the process is alive, whatever its dependencies do (HEAD: monitors')."""
     return {"status": "ok"}
@@ -39,7 +40,8 @@ async def health_detailed(resources: ResourcesDep) -> JSONResponse:
     return JSONResponse(body, status_code=503 if down else 200)
 
 
-@router.api_route("/ok", methods=["GET", "HEAD"], response_model=None)
+@router.get("/ok", response_model=None)
+@router.head("/ok", response_model=None, include_in_schema=False)
 async def ok(
     resources: ResourcesDep,
     check_db: Annotated[int, Query(ge=0, le=1, description="1: also query the database")] = 0,
