@@ -140,30 +140,30 @@ async def request(
         return await read(reply, response)
 
 
-async def start_round(name: str, clients: list[httpx.AsyncClient]) -> list[asyncio.Task[Reply]]:
-    """Start every kind of run, alternating servers; return the tasks of their readers."""
+async def start_round(
+    name: str, clients: list[httpx.AsyncClient]
+) -> list[tuple[Reply, asyncio.Task[Reply]]]:
+    """Start every kind of run, alternating servers; return their readers' replies and tasks."""
     body = {"assistant_id": "slow", "input": {"topic": name}, "if_not_exists": "create"}
-    readers: list[asyncio.Task[Reply]] = []
+    readers: list[tuple[Reply, asyncio.Task[Reply]]] = []
+
+    def follow(client: httpx.AsyncClient, reply: Reply, method: str, path: str, **kw: Any) -> None:
+        readers.append((reply, asyncio.create_task(request(client, reply, method, path, **kw))))
+
     for i in range(RUNS_PER_KIND):
         here, other = clients[i % 2], clients[(i + 1) % 2]
         waited, streamed = f"{name}-wait-{i}", f"{name}-stream-{i}"
-        readers.append(asyncio.create_task(request(
-            here, Reply("wait", waited), "POST", f"/threads/{waited}/runs/wait", json=body
-        )))  # fmt: skip
-        readers.append(asyncio.create_task(request(
+        follow(here, Reply("wait", waited), "POST", f"/threads/{waited}/runs/wait", json=body)
+        follow(
             here, Reply("stream", streamed), "POST", f"/threads/{streamed}/runs/stream", json=body
-        )))  # fmt: skip
+        )
         background = f"{name}-background-{i}"
         created = await here.post(f"/threads/{background}/runs", json=body)
         assert created.status_code == 200, created.text
         run_id, path = created.json()["run_id"], f"/threads/{background}/runs"
         # Followed from the other server: through the store, the path the issue broke.
-        readers.append(asyncio.create_task(request(
-            other, Reply("join-stream", background, run_id), "GET", f"{path}/{run_id}/stream"
-        )))  # fmt: skip
-        readers.append(asyncio.create_task(request(
-            other, Reply("join", background, run_id), "GET", f"{path}/{run_id}/join"
-        )))  # fmt: skip
+        follow(other, Reply("join-stream", background, run_id), "GET", f"{path}/{run_id}/stream")
+        follow(other, Reply("join", background, run_id), "GET", f"{path}/{run_id}/join")
     return readers
 
 
@@ -182,6 +182,11 @@ async def chaos_round(
     readers = await start_round(name, clients)
 
     def settled() -> bool:
+        # Every reader's response has begun: a request still on its first read may meet a
+        # killed connection and answer 503 (a client then retries); a started one rides
+        # the fault out, which is what this round checks.
+        if not all(reply.status for reply, _ in readers):
+            return False
         # Every run of the round is queued or waits in `slow` (how many run depends on
         # which requests raced for the servers' slots: either is a fine moment to fail).
         in_slow = sum(("slow", 1) in cluster.executions(t) for t in threads_of(name))
@@ -199,7 +204,7 @@ async def chaos_round(
     await until(settled, "every run of the round queued or waiting in `slow`")
     started = time.monotonic()
     await fault()
-    done, pending = await asyncio.wait(readers, timeout=ROUND_GUARD_S)
+    done, pending = await asyncio.wait([task for _, task in readers], timeout=ROUND_GUARD_S)
     assert not pending, f"{len(pending)} clients still waiting after {ROUND_GUARD_S}s"
     replies = [task.result() for task in done]
     print(f"{name}: every client answered {time.monotonic() - started:.1f}s after the fault")
