@@ -62,6 +62,7 @@ from server.doors.a2a_tasks import (
 from server.doors.outcome import finished, is_paused
 from server.doors.schemas import input_schema
 from server.errors import refusal_text
+from server.run_policy import RunRefused
 from server.runs.assistants import Assistant
 from server.runs.execute import Outcome
 from server.runs.records import RunRecord
@@ -269,10 +270,14 @@ async def start(door: Door, params: SendMessageRequest) -> tuple[RunRecord, Any]
 
 
 def _check_fit(door: Door, payload: Any) -> None:
-    """Refuse input its workflow does not take as invalid params (the run policy's rule)."""
+    """Refuse input its workflow does not take as invalid params (the run policy's rule).
+
+    Only the input's shape: scopes and server paths are checked once, by `create_run`
+    (a path check reads the disk).
+    """
     try:
-        door.runs.check_input(door.assistant.graph_id, payload, door.identity, whole=True)
-    except RunRejected as refused:
+        door.runs.policy.check_fit(door.assistant.graph_id, payload)
+    except RunRefused as refused:
         raise InputRefused(str(refused)) from None
 
 
